@@ -1,0 +1,35 @@
+# make demo | make test | make bench  — each creates .venv and installs what it needs when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# torch is pinned to the local CPU wheel; any unpinned torch would pull a multi-GB CUDA build.
+CONSTRAINTS := constraints.txt
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24" wheel setuptools
+	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[bench]"
+	touch $@
+
+demo: $(VENV)/.dev-installed
+	$(VENV)/bin/vecsmith demo
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check src tests benchmarks examples
+
+test: lint
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
