@@ -1,0 +1,345 @@
+r"""SMORMS3 (Simon Funk, 2015) as a ``torch.optim`` optimizer, for dense and sparse gradients.
+
+Laid out like ``torch/optim/adam.py``: the class handles parameter groups and state; the
+arithmetic lives once in functional kernels (`_single_tensor_smorms3`,
+`_multi_tensor_smorms3`, `_sparse_smorms3`) behind one dispatcher, `smorms3`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+__all__ = ["SMORMS3", "smorms3"]
+
+# Devices where torch itself turns foreach on by default (CPU is not one: there the
+# multi-tensor ops only add temporaries, see benchmarks/results/optim.md).
+_FOREACH_DEVICES = ("cuda", "xpu", "mtia")
+
+
+def _default_foreach(params: list[Tensor]) -> bool:
+    """foreach=None resolves like torch.optim: on only when every tensor is on a GPU-like device."""
+    if torch.jit.is_scripting():
+        return False
+    return all(
+        type(p) in (Tensor, torch.nn.Parameter) and p.device.type in _FOREACH_DEVICES
+        for p in params
+    )
+
+
+def _scalar(value: float | Tensor) -> float:
+    """A float from a Python number or a 1-element tensor (schedulers may store a tensor lr)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError("tensor hyperparameters must have exactly one element")
+        return float(value.item())
+    return float(value)
+
+
+def _check_hyperparameters(lr: float | Tensor, eps: float, weight_decay: float) -> None:
+    if not 0.0 <= _scalar(lr):
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 < eps:
+        raise ValueError(f"Invalid epsilon value: {eps} (SMORMS3 divides by g2+eps; it must be > 0)")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+class SMORMS3(Optimizer):
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | Tensor = 1e-3,
+        eps: float = 1e-16,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        _check_hyperparameters(lr, eps, weight_decay)
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+        }
+        super().__init__(params, defaults)
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                if p.is_sparse:
+                    raise ValueError(
+                        f"Sparse param at index [{gi}, {pi}]: SMORMS3 needs dense parameter "
+                        "tensors (sparse *gradients* of dense parameters are fine)"
+                    )
+                if p.is_complex():
+                    raise ValueError(
+                        f"Complex param at index [{gi}, {pi}]: SMORMS3 does not support "
+                        "complex parameters"
+                    )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("weight_decay", 0.0)
+
+    def _init_group(
+        self,
+        group: dict[str, Any],
+        params: list[Tensor],
+        grads: list[Tensor],
+        mems: list[Tensor],
+        gs: list[Tensor],
+        g2s: list[Tensor],
+    ) -> None:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            params.append(p)
+            grads.append(p.grad)
+            state = init_smorms3_state(p, self.state[p])
+            mems.append(state["mem"])
+            gs.append(state["g"])
+            g2s.append(state["g2"])
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimisation step; `closure` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params: list[Tensor] = []
+            grads: list[Tensor] = []
+            mems: list[Tensor] = []
+            gs: list[Tensor] = []
+            g2s: list[Tensor] = []
+            self._init_group(group, params, grads, mems, gs, g2s)
+            smorms3(
+                params,
+                grads,
+                mems,
+                gs,
+                g2s,
+                foreach=group["foreach"],
+                lr=group["lr"],
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+            )
+        return loss
+
+
+SMORMS3.__doc__ = r"""Implements SMORMS3 ("squared mean over root mean squared, cubed"; Simon Funk, 2015).
+
+    .. math::
+       \begin{aligned}
+         &\textbf{input}: \gamma \text{ (lr)}, \epsilon \text{ (eps)}, \lambda
+            \text{ (weight decay)}, \theta_0 \text{ (params)}, \textit{maximize} \\
+         &\textbf{initialize}: m_0 \leftarrow 1 \text{ (memory)},\;
+            \bar g_0 \leftarrow 0,\; \bar v_0 \leftarrow 0 \\
+         &\textbf{for}\; t = 1 \ldots: \\
+         &\quad g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1})
+            \quad(- \text{ when maximize}) \\
+         &\quad \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda)
+            \quad\text{(decoupled weight decay, when } \lambda \neq 0) \\
+         &\quad r_t \leftarrow 1/(m_{t-1} + 1) \\
+         &\quad \bar g_t \leftarrow (1 - r_t)\,\bar g_{t-1} + r_t\, g_t \\
+         &\quad \bar v_t \leftarrow (1 - r_t)\,\bar v_{t-1} + r_t\, g_t^2 \\
+         &\quad x_t \leftarrow \bar g_t^2 / (\bar v_t + \epsilon) \\
+         &\quad \theta_t \leftarrow \theta_{t-1} - g_t\,\min(\gamma, x_t)/(\sqrt{\bar v_t} + \epsilon) \\
+         &\quad m_t \leftarrow 1 + m_{t-1}(1 - x_t)
+       \end{aligned}
+
+    All operations are elementwise. :math:`x_t \in [0, 1)` measures how consistent the
+    gradient's sign has been; ``lr`` caps the step rather than scaling it, and the memory
+    :math:`m` shortens the averaging window when the gradient flips sign. The defaults
+    (lr 1e-3, eps 1e-16) are chainer's and ensmallen's.
+
+    **Sparse gradients** (``nn.Embedding(sparse=True)``, ``nn.EmbeddingBag(sparse=True)``)
+    take a *lazy* path like :class:`torch.optim.SparseAdam`: only rows present in the
+    gradient have their state and parameters updated. Dense SMORMS3 on a row whose gradient
+    is zero leaves the parameter alone but still decays :math:`\bar g, \bar v` and adds 1 to
+    the memory, so the lazy path differs from dense SMORMS3 on rows that are not touched at
+    every step (it equals dense SMORMS3 applied, at each step, to the touched rows only).
+    Decoupled weight decay on the sparse path is lazy as well (touched rows only).
+
+    Args:
+        params: iterable of parameters or dicts defining parameter groups.
+        lr (float, Tensor): the cap on the per-element step, see above (default: 1e-3).
+        eps (float): added inside the ratio and to the RMS denominator (default: 1e-16).
+            float16/bfloat16 parameters cannot represent 1e-16; use eps >= 1e-7 for them.
+        weight_decay (float): decoupled (AdamW-style) weight decay, ``θ ← θ(1 - lr·λ)``
+            before the update (default: 0).
+        maximize (bool): maximise the objective instead of minimising it (default: False).
+        foreach (bool, optional): use the multi-tensor (``torch._foreach_*``) kernel for dense
+            gradients. ``None`` picks it on CUDA/XPU and the per-tensor loop on CPU, as
+            ``torch.optim`` does (default: None).
+
+    State per parameter: ``mem``, ``g``, ``g2`` (tensors shaped like the parameter).
+    Every hyperparameter, ``eps`` included, lives in ``param_groups`` and ``state_dict``, so LR
+    schedulers drive ``lr``; SMORMS3 has no momentum, so construct ``CyclicLR`` and
+    ``OneCycleLR`` with ``cycle_momentum=False``.
+
+    Example:
+        >>> opt = SMORMS3(model.parameters(), lr=1e-3)
+        >>> loss_fn(model(x), y).backward(); opt.step(); opt.zero_grad()
+    """
+
+
+def init_smorms3_state(p: Tensor, state: dict[str, Any]) -> dict[str, Any]:
+    """Fill missing SMORMS3 state keys (mem = 1, g = g2 = 0) in `state` and return it."""
+    if "mem" not in state:
+        state["mem"] = torch.ones_like(p, memory_format=torch.preserve_format)
+        state["g"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["g2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return state
+
+
+def smorms3(
+    params: list[Tensor],
+    grads: list[Tensor],
+    mems: list[Tensor],
+    gs: list[Tensor],
+    g2s: list[Tensor],
+    *,
+    foreach: bool | None = None,
+    lr: float | Tensor,
+    eps: float,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Functional SMORMS3: update `params` and the state lists in place (see :class:`SMORMS3`).
+
+    Sparse gradients always go to the lazy per-tensor kernel; dense ones to the multi-tensor
+    kernel when `foreach` (None: on for CUDA/XPU tensors), else to the per-tensor kernel.
+    """
+    if not (len(params) == len(grads) == len(mems) == len(gs) == len(g2s)):
+        raise ValueError("params, grads, mems, gs and g2s must have the same length")
+    if not params:
+        return
+    lr_f = _scalar(lr)
+    dense = [i for i, gr in enumerate(grads) if not gr.is_sparse]
+    if len(dense) < len(grads):
+        sparse = [i for i, gr in enumerate(grads) if gr.is_sparse]
+        _sparse_smorms3(
+            *([lst[i] for i in sparse] for lst in (params, grads, mems, gs, g2s)),
+            lr=lr_f, eps=eps, weight_decay=weight_decay, maximize=maximize,
+        )
+        params, grads, mems, gs, g2s = ([lst[i] for i in dense]
+                                        for lst in (params, grads, mems, gs, g2s))
+        if not params:
+            return
+    if foreach is None:
+        foreach = _default_foreach(params)
+    func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
+    func(params, grads, mems, gs, g2s, lr=lr_f, eps=eps, weight_decay=weight_decay,
+         maximize=maximize)
+
+
+def _single_tensor_smorms3(
+    params: list[Tensor],
+    grads: list[Tensor],
+    mems: list[Tensor],
+    gs: list[Tensor],
+    g2s: list[Tensor],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    # The operation sequence mirrors _multi_tensor_smorms3 exactly, so both agree bitwise
+    # wherever the foreach ops fall back to the same per-tensor kernels.
+    for param, grad, mem, g, g2 in zip(params, grads, mems, gs, g2s, strict=True):
+        if maximize:
+            grad = -grad
+        if weight_decay != 0:
+            param.mul_(1 - lr * weight_decay)
+        r = mem.add(1).reciprocal_()
+        g.lerp_(grad, r)
+        g2.lerp_(grad * grad, r)
+        x = g * g
+        x.div_(g2.add(eps))
+        mem.addcmul_(mem, x, value=-1).add_(1)
+        x.clamp_max_(lr).mul_(grad)
+        param.addcdiv_(x, g2.sqrt().add_(eps), value=-1)
+
+
+def _multi_tensor_smorms3(
+    params: list[Tensor],
+    grads: list[Tensor],
+    mems: list[Tensor],
+    gs: list[Tensor],
+    g2s: list[Tensor],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    grouped = Optimizer._group_tensors_by_device_and_dtype([params, grads, mems, gs, g2s])
+    for (d_params, d_grads, d_mems, d_gs, d_g2s), _ in grouped.values():
+        if maximize:
+            d_grads = torch._foreach_neg(d_grads)
+        if weight_decay != 0:
+            torch._foreach_mul_(d_params, 1 - lr * weight_decay)
+        r = torch._foreach_add(d_mems, 1)
+        torch._foreach_reciprocal_(r)
+        torch._foreach_lerp_(d_gs, d_grads, r)
+        sq = torch._foreach_mul(d_grads, d_grads)
+        torch._foreach_lerp_(d_g2s, sq, r)
+        del sq
+        x = torch._foreach_mul(d_gs, d_gs)
+        torch._foreach_copy_(r, d_g2s)  # reuse r's memory for g2 + eps
+        torch._foreach_add_(r, eps)
+        torch._foreach_div_(x, r)
+        torch._foreach_addcmul_(d_mems, d_mems, x, value=-1)
+        torch._foreach_add_(d_mems, 1)
+        torch._foreach_clamp_max_(x, lr)
+        torch._foreach_mul_(x, d_grads)
+        torch._foreach_copy_(r, d_g2s)
+        torch._foreach_sqrt_(r)
+        torch._foreach_add_(r, eps)
+        torch._foreach_addcdiv_(d_params, x, r, value=-1)
+
+
+def _sparse_smorms3(
+    params: list[Tensor],
+    grads: list[Tensor],
+    mems: list[Tensor],
+    gs: list[Tensor],
+    g2s: list[Tensor],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """Lazy SMORMS3: gather the rows present in each (coalesced) sparse gradient, apply the
+    dense equations to them, and write them back; absent rows keep parameters and state."""
+    for param, grad, mem, g, g2 in zip(params, grads, mems, gs, g2s, strict=True):
+        grad = grad.coalesce()  # the update is non-linear: indices must be unique
+        values = grad._values()
+        if values.numel() == 0:
+            continue
+        if maximize:
+            values = -values
+        index = tuple(grad._indices())
+        p_rows = param[index]
+        if weight_decay != 0:
+            p_rows.mul_(1 - lr * weight_decay)
+        mem_rows, g_rows, g2_rows = mem[index], g[index], g2[index]
+        _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
+                               lr=lr, eps=eps, weight_decay=0.0, maximize=False)
+        param.index_put_(index, p_rows)
+        mem.index_put_(index, mem_rows)
+        g.index_put_(index, g_rows)
+        g2.index_put_(index, g2_rows)
