@@ -1,0 +1,299 @@
+"""Compiled loops (numba) for what numpy cannot express: byte scans, hashing, n-gram averaging.
+
+Each kernel reproduces a loop of the official C++ code; the arithmetic order is kept so that
+dense word vectors come out bit-identical (float32 sums in row order, then one multiply by the
+float32 reciprocal of the row count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FNV_OFFSET = np.uint32(2166136261)
+FNV_PRIME = np.uint32(16777619)
+BOW = np.uint8(ord("<"))
+EOW = np.uint8(ord(">"))
+
+
+@njit(cache=True, nogil=True)
+def scan_entries(buf, start, size):
+    """Find the NUL that ends each dictionary entry; status >= 0 names a truncated entry."""
+    ends = np.empty(size, dtype=np.int64)
+    pos = start
+    n = buf.shape[0]
+    for i in range(size):
+        j = pos
+        while j < n and buf[j] != 0:
+            j += 1
+        if j + 9 >= n:  # NUL, then int64 count and int8 type must fit
+            return ends, i
+        ends[i] = j
+        pos = j + 10
+    return ends, -1
+
+
+@njit(cache=True, nogil=True)
+def gather_bytes(buf, starts, lengths, total):
+    """Copy each entry's bytes followed by a NUL separator into one blob."""
+    out = np.empty(total + starts.shape[0], dtype=np.uint8)
+    k = 0
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        for j in range(lengths[i]):
+            out[k] = buf[s + j]
+            k += 1
+        out[k] = 0
+        k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gather_i64(buf, positions):
+    """Read little-endian int64 values at arbitrary (unaligned) byte positions."""
+    out = np.empty(positions.shape[0], dtype=np.int64)
+    for i in range(positions.shape[0]):
+        p = positions[i]
+        v = np.uint64(0)
+        for b in range(8):
+            v |= np.uint64(buf[p + b]) << np.uint64(8 * b)
+        out[i] = np.int64(v)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def fnv_step(h, byte):
+    # fastText hashes through int8_t: bytes >= 0x80 are sign-extended before the XOR.
+    b = np.uint32(byte)
+    if byte >= 128:
+        b |= np.uint32(0xFFFFFF00)
+    # numba widens uint32 arithmetic to 64 bits: truncate to keep fastText's uint32 wrap-around.
+    return np.uint32((np.uint64(h ^ b) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF))
+
+
+@njit(cache=True, nogil=True)
+def fnv_hash(data, start, end):
+    h = FNV_OFFSET
+    for i in range(start, end):
+        h = fnv_step(h, data[i])
+    return h
+
+
+@njit(cache=True, nogil=True)
+def hash_entries(blob, offsets):
+    """FNV-1a (fastText flavour) of every entry; entry i is blob[offsets[i]:offsets[i+1]-1]."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint32)
+    for i in range(n):
+        out[i] = fnv_hash(blob, offsets[i], offsets[i + 1] - 1)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _same(blob, a0, a1, q, b0, b1):
+    if a1 - a0 != b1 - b0:
+        return False
+    for k in range(a1 - a0):
+        if blob[a0 + k] != q[b0 + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def build_table(blob, offsets, hashes):
+    """fastText's word2int_: linear probing, ceil(size/0.7) slots, later duplicates win."""
+    size = offsets.shape[0] - 1
+    tsize = max(1, int(np.ceil(size / 0.7)))
+    table = np.full(tsize, -1, dtype=np.int32)
+    for i in range(size):
+        slot = np.int64(hashes[i] % np.uint32(tsize))
+        while table[slot] != -1:
+            w = table[slot]
+            if _same(blob, offsets[w], offsets[w + 1] - 1, blob, offsets[i], offsets[i + 1] - 1):
+                break
+            slot = (slot + 1) % tsize
+        table[slot] = i
+    return table
+
+
+@njit(cache=True, nogil=True)
+def find_id(blob, offsets, table, q, q0, q1, h):
+    """Id of the word q[q0:q1] (hash h), or -1."""
+    tsize = table.shape[0]
+    slot = np.int64(h % np.uint32(tsize))
+    while True:
+        w = table[slot]
+        if w == -1:
+            return -1
+        if _same(blob, offsets[w], offsets[w + 1] - 1, q, q0, q1):
+            return w
+        slot = (slot + 1) % tsize
+
+
+@njit(cache=True, nogil=True)
+def lookup_ids(blob, offsets, table, qblob, qoffsets):
+    """Ids of many query words (qblob/qoffsets as for entries: NUL-separated)."""
+    n = qoffsets.shape[0] - 1
+    out = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        s, e = qoffsets[i], qoffsets[i + 1] - 1
+        out[i] = find_id(blob, offsets, table, qblob, s, e, fnv_hash(qblob, s, e))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def is_eos(q, s, e):
+    # b"</s>" spelled out: numba cannot cache functions that read global arrays.
+    return (e - s == 4 and q[s] == 60 and q[s + 1] == 47 and q[s + 2] == 115
+            and q[s + 3] == 62)
+
+
+@njit(cache=True, nogil=True)
+def char_ngrams(q, s, e, minn, maxn, scratch, out_start, out_end, out_hash):
+    """`computeSubwords("<" + word + ">")`: n-gram spans in the bracketed word and their hashes.
+
+    The bracketed word is written to `scratch`; spans index into it. UTF-8 aware as fastText:
+    an n-gram never starts on a continuation byte and takes all continuation bytes after its
+    last character. Returns the number of n-grams.
+    """
+    length = e - s + 2
+    scratch[0] = BOW
+    for k in range(e - s):
+        scratch[k + 1] = q[s + k]
+    scratch[length - 1] = EOW
+    count = 0
+    for i in range(length):
+        if (scratch[i] & 0xC0) == 0x80:
+            continue
+        h = FNV_OFFSET
+        j = i
+        n = 1
+        while j < length and n <= maxn:
+            h = fnv_step(h, scratch[j])
+            j += 1
+            while j < length and (scratch[j] & 0xC0) == 0x80:
+                h = fnv_step(h, scratch[j])
+                j += 1
+            if n >= minn and not (n == 1 and (i == 0 or j == length)):
+                out_start[count] = i
+                out_end[count] = j
+                out_hash[count] = h
+                count += 1
+            n += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def bucket_row(h, bucket, nwords, pruneidx_size, prune_keys, prune_values):
+    """`pushHash(hash % bucket)`: the input row of an n-gram, or -1 when pruning dropped it."""
+    if bucket <= 0 or pruneidx_size == 0:
+        return -1
+    b = np.int64(h % np.uint32(bucket))
+    if pruneidx_size > 0:
+        k = np.searchsorted(prune_keys, b)
+        if k >= prune_keys.shape[0] or prune_keys[k] != b:
+            return -1
+        b = np.int64(prune_values[k])
+    return nwords + b
+
+
+@njit(cache=True, nogil=True)
+def subword_rows(q, s, e, wid, minn, maxn, bucket, nwords, pruneidx_size, prune_keys,
+                 prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows):
+    """`getSubwords(word)`: [word id if known] + n-gram rows (none for `</s>`, unless
+    `eos_ngrams`: the pre-2017 tool gave `</s>` n-grams like any word)."""
+    count = 0
+    if wid >= 0:
+        rows[count] = wid
+        count += 1
+    if eos_ngrams or not is_eos(q, s, e):
+        n = char_ngrams(q, s, e, minn, maxn, scratch, sp0, sp1, hs)
+        for k in range(n):
+            r = bucket_row(hs[k], bucket, nwords, pruneidx_size, prune_keys, prune_values)
+            if r >= 0:
+                rows[count] = r
+                count += 1
+    return count
+
+
+@njit(cache=True, nogil=True, inline="always")
+def add_dense_row(x, mat, row):
+    for j in range(x.shape[0]):
+        x[j] += mat[row, j]
+
+
+@njit(cache=True, nogil=True)
+def add_quant_row(x, row, codes, centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
+                  qnorm):
+    """`QuantMatrix::addRowToVector`: x += norm * reconstruction of `row`."""
+    alpha = np.float32(1.0)
+    if qnorm:
+        alpha = norm_centroids[norm_codes[row]]
+    d = dsub
+    for m in range(nsubq):
+        code = np.int64(codes[row, m])
+        if m == nsubq - 1:
+            d = lastdsub
+            base = m * 256 * dsub + code * lastdsub
+        else:
+            base = (m * 256 + code) * dsub
+        for k in range(d):
+            x[m * dsub + k] += alpha * centroids[base + k]
+
+
+@njit(cache=True, nogil=True)
+def add_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+            norm_centroids, qnorm):
+    if quant:
+        add_quant_row(x, row, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+                      norm_centroids, qnorm)
+    else:
+        add_dense_row(x, mat, row)
+
+
+@njit(cache=True, nogil=True)
+def word_vectors_into(out, q, qoffsets, wids, minn, maxn, bucket, nwords, pruneidx_size,
+                      prune_keys, prune_values, eos_ngrams, quant, mat, codes, centroids, nsubq,
+                      dsub, lastdsub, norm_codes, norm_centroids, qnorm):
+    """`getWordVector` for many words into `out` (zeroed): mean of the subword rows.
+
+    Releases the GIL, so callers split large batches across threads.
+    """
+    n = qoffsets.shape[0] - 1
+    dim = out.shape[1]
+    maxlen = 0
+    for i in range(n):
+        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
+    cap = (maxlen + 2) * max(maxn, 1) + 1
+    scratch = np.empty(maxlen + 2, dtype=np.uint8)
+    sp0 = np.empty(cap, dtype=np.int64)
+    sp1 = np.empty(cap, dtype=np.int64)
+    hs = np.empty(cap, dtype=np.uint32)
+    rows = np.empty(cap, dtype=np.int64)
+    for i in range(n):
+        s, e = qoffsets[i], qoffsets[i + 1] - 1
+        count = subword_rows(q, s, e, wids[i], minn, maxn, bucket, nwords, pruneidx_size,
+                             prune_keys, prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows)
+        x = out[i]
+        for k in range(count):
+            add_row(x, rows[k], quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+                    norm_centroids, qnorm)
+        if count > 0:
+            scale = np.float32(1.0 / count)
+            for j in range(dim):
+                x[j] *= scale
+
+
+@njit(cache=True, nogil=True)
+def mean_rows(rows, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+              norm_centroids, qnorm, dim):
+    """`computeHidden`: float32 mean of input rows in order (zero when empty)."""
+    x = np.zeros(dim, dtype=np.float32)
+    for k in range(rows.shape[0]):
+        add_row(x, rows[k], quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+                norm_centroids, qnorm)
+    if rows.shape[0] > 0:
+        scale = np.float32(1.0 / rows.shape[0])
+        for j in range(dim):
+            x[j] *= scale
+    return x
