@@ -146,7 +146,8 @@ class AdamRule(UpdateRule):
 class LazyAdamRule(UpdateRule):
     """Sparse gradients: lazy Adam, bit-for-bit ``torch.optim.SparseAdam`` when weight_decay = 0
     and amsgrad is off. Only rows present in the gradient change (moments, parameters; weight
-    decay too, when set), and the bias correction uses the parameter's own step count."""
+    decay too, when set), and the bias correction uses the parameter's own step count. As in
+    SparseAdam, eps is added to sqrt(v) rather than to Adam's sqrt(v / (1 - beta2^t))."""
 
     name = "lazy_adam"
     layouts = frozenset({"sparse"})
