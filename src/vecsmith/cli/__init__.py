@@ -23,6 +23,7 @@ app = typer.Typer(
 # Each module registers its verbs on `app` when imported.
 # (verb modules are added below as they land)
 from . import linear  # noqa: E402,F401
+from . import linear  # noqa: E402,F401
 from . import fasttext  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 
