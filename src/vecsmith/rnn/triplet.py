@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -406,9 +407,11 @@ def char_ngram_jaccard(words: Sequence[str], n: int = 3) -> np.ndarray:
         for g in grams:
             rows.append(r)
             cols.append(vocab.setdefault(g, len(vocab)))
-    m = torch.sparse_coo_tensor(torch.tensor([rows, cols]), torch.ones(len(rows)),
-                                (len(words), max(len(vocab), 1))).coalesce()
-    inter = torch.sparse.mm(m, m.t().coalesce()).to_dense()
+    with warnings.catch_warnings():  # torch flags its sparse kernels as beta
+        warnings.simplefilter("ignore", UserWarning)
+        m = torch.sparse_coo_tensor(torch.tensor([rows, cols]), torch.ones(len(rows)),
+                                    (len(words), max(len(vocab), 1))).coalesce()
+        inter = torch.sparse.mm(m, m.t().coalesce()).to_dense()
     sizes = torch.sparse.sum(m, 1).to_dense()
     union = sizes.unsqueeze(1) + sizes.unsqueeze(0) - inter
     return (inter / union.clamp(min=1)).numpy()
