@@ -26,6 +26,7 @@ from . import linear  # noqa: E402,F401
 from . import linear  # noqa: E402,F401
 from . import fasttext  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
+from . import rnn  # noqa: E402,F401
 
 
 def main() -> None:  # console-script entry point
