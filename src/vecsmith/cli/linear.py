@@ -310,7 +310,7 @@ def inspect(
             ("samples seen", int(clf.t_[0])), ("predict only", clf.predict_only_)]
     print_rows(["setting", "value"], info, title=str(model))
     classes = clf.classes_.tolist()
-    targets = [label] if label is not None else (classes[1:] if len(classes) == 2 else classes)
+    targets = [label] if label is not None else classes
     for lab in targets:
         key = clf.classes_.dtype.type(lab) if clf.classes_.dtype.kind != "O" else lab
         try:
@@ -346,8 +346,8 @@ def demo(console=console) -> None:
     console.print("[bold]vecsmith.linear[/]: word → language (en vs de), character 1–4-grams, "
                   "hinge loss, one pass")
     console.print(f"  trained on {split} words in {dt:.2f} s (featurising included, first call "
-                  f"compiles); progressive accuracy {prog.accuracy:.3f}, "
-                  f"held-out accuracy {acc:.3f}")
+                  "compiles)")
+    console.print(f"  progressive accuracy {prog.accuracy:.3f}, held-out accuracy {acc:.3f}")
     probe = ["schmetterling", "butterfly", "gemütlichkeit", "throughput", "zeitgeist",
              "weather", "straße", "knowledge"]
     guess = clf.predict(probe)

@@ -354,6 +354,8 @@ def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, l
                     sc_r[m, 2] = 0
                     sc_r[m, 3] = 0
                     m += 1
+                if nch <= ng:
+                    break  # as scikit-learn: a padded word no longer than n is counted once
         # count crosses to reserve space
         total = m
         for c in range(n_cross):
@@ -484,13 +486,14 @@ def _dict_text(d: Mapping) -> str:
     parts: list[str] = []
     plain: list[str] = []
     for key, val in d.items():
+        ns = "" if str(key) in ("", " ") else _name(key)
         if isinstance(val, Mapping):
-            parts.append(f"|{_name(key)} " + " ".join(
+            parts.append(f"|{ns} " + " ".join(
                 f"{_name(k)}:{float(v)!r}" for k, v in val.items()))
         elif isinstance(val, (list, tuple)):
             if not all(isinstance(t, str) for t in val):
                 raise FeatureFormatError(f"namespace {key!r}: token lists must hold strings")
-            parts.append(f"|{_name(key)} " + _token_text(val))
+            parts.append(f"|{ns} " + _token_text(val))
         elif isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, bool):
             plain.append(f"{_name(key)}:{float(val)!r}")
         elif isinstance(val, bool):

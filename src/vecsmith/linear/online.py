@@ -380,7 +380,8 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         return self._predict_weights()[0][: self.n_features_].T
 
     def top_features(self, k: int = 20, label=None) -> list[tuple[str, float]]:
-        """The `k` features with the largest |weight| for `label`'s head, by name."""
+        """Top `k` features by name: those pushing hardest towards `label` (largest signed
+        weight for its head), or with the largest |weight| for a binary model without a label."""
         self._check_fitted()
         W, _ = self._predict_weights()
         W = W[: self.n_features_]
@@ -395,7 +396,9 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             if len(hit) == 0:
                 raise ValueError(f"unknown label {label!r}")
             col = W[:, hit[0]]
-        order = np.argsort(-np.abs(col), kind="stable")[: int(k)]
+        # with a label: the features pushing hardest towards it; without: largest |weight|
+        key = -col if label is not None else -np.abs(col)
+        order = np.argsort(key, kind="stable")[: int(k)]
         names = self.featurizer_.names if self.input_kind_ != "sparse" else {}
         return [(names.get(int(i), f"#{int(i)}"), float(col[i])) for i in order if col[i] != 0]
 
