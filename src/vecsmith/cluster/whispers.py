@@ -1,0 +1,232 @@
+"""Chinese Whispers (Biemann 2006): graph clustering by label propagation, no k to choose.
+
+Every node starts in its own class. In each pass the nodes are visited in a fresh random
+order and each takes the class with the largest summed edge weight among its neighbours,
+immediately, so later nodes in the same pass already see it; ties are broken at random.
+It stops after a pass that changes nothing (or after ``iterations`` passes). Nodes without
+edges stay singletons.
+
+The CPU path is that exact algorithm compiled with numba (``_cw_kernel``). The torch path
+(for very large graphs on a GPU) is semi-synchronous: every step computes all nodes' winning
+classes at once and a random ``update_prob`` share of the nodes adopts them, which stands in
+for the asynchronous order (Biemann's "keep class" rate) and avoids the oscillation of a fully
+synchronous update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vecsmith._deps import require, resolve_device
+
+__all__ = ["WhispersResult", "chinese_whispers", "edge_weights", "relabel_by_size"]
+
+Weighting = Literal["top", "lin", "log"]
+
+
+@dataclass
+class WhispersResult:
+    """Labels (0 = largest cluster), each node's vote share for its own label, and how the
+    run went."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    n_iter: int
+    converged: bool
+    changes: list[int] = field(default_factory=list)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.labels.max()) + 1 if self.labels.size else 0
+
+
+def _check_graph(graph):
+    sp = require("scipy.sparse", "sparse graphs")
+    if not sp.issparse(graph):
+        raise TypeError("graph must be a scipy.sparse matrix (use knn_graph to build one)")
+    if graph.shape[0] != graph.shape[1]:
+        raise ValueError(f"graph must be square, got shape {graph.shape}")
+    graph = sp.csr_matrix(graph, dtype=np.float64)
+    graph.sum_duplicates()
+    graph.sort_indices()
+    if graph.nnz and not np.isfinite(graph.data).all():
+        raise ValueError("graph weights must be finite")
+    if graph.nnz and graph.data.min() < 0:
+        raise ValueError("graph has negative weights; Chinese Whispers needs weights >= 0 "
+                         "(build the graph with threshold=0.0 to drop negative similarities)")
+    # a node's own label is not a vote: self-loops are ignored, as in the reference package
+    diag = graph.diagonal()
+    if np.any(diag != 0):
+        graph = graph.tolil()
+        graph.setdiag(0)
+        graph = graph.tocsr()
+        graph.eliminate_zeros()
+        graph.sort_indices()
+    return graph
+
+
+def edge_weights(graph, weighting: Weighting = "top") -> np.ndarray:
+    """Per-edge vote weights of a CSR graph: ``top`` the raw weight, ``lin`` divided by the
+    neighbour's degree, ``log`` divided by log2(neighbour degree + 1) (never log 1 = 0)."""
+    w = np.asarray(graph.data, dtype=np.float64)
+    if weighting == "top":
+        return w.copy()
+    deg = np.diff(graph.indptr).astype(np.float64)
+    nb = deg[graph.indices]
+    if weighting in ("lin", "linear"):
+        return w / nb
+    if weighting == "log":
+        return w / np.log2(nb + 1.0)
+    raise ValueError(f"weighting must be top, lin or log, got {weighting!r}")
+
+
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids with 0 for the largest cluster (ties: first seen); -1 (noise) stays."""
+    labels = np.asarray(labels)
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    ok = labels >= 0
+    if not ok.any():
+        return out
+    _uniq, first, inv, counts = np.unique(labels[ok], return_index=True, return_inverse=True,
+                                         return_counts=True)
+    order = np.lexsort((first, -counts))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    out[ok] = rank[inv]
+    return out
+
+
+def _confidence(graph, weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    n = graph.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(graph.indptr))
+    same = labels[rows] == labels[graph.indices]
+    total = np.bincount(rows, weights=weights, minlength=n)
+    mine = np.bincount(rows, weights=weights * same, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(total > 0, mine / np.where(total > 0, total, 1.0), 0.0)
+    return conf.astype(np.float32)
+
+
+def _mutation_code(mutation) -> tuple[int, float]:
+    if mutation is None:
+        return 0, 0.0
+    try:
+        kind, value = mutation
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("mutation must be None, ('constant', rate) or ('dec', exponent)") \
+            from None
+    if kind == "constant" and 0.0 <= value <= 1.0:
+        return 1, value
+    if kind == "dec" and value > 0:
+        return 2, value
+    raise ValueError(f"mutation {mutation!r}: use ('constant', rate in [0, 1]) or "
+                     f"('dec', exponent > 0)")
+
+
+def chinese_whispers(
+    graph,
+    weighting: Weighting = "top",
+    iterations: int = 20,
+    seed: int | None = None,
+    *,
+    vote: float | None = None,
+    keep: float = 0.0,
+    mutation: tuple[str, float] | None = None,
+    device: str = "cpu",
+    update_prob: float = 0.5,
+) -> WhispersResult:
+    """Cluster a weighted graph (``scipy.sparse``, symmetric for an undirected graph) with
+    Chinese Whispers.
+
+    ``weighting``: ``top`` (raw weights), ``lin`` (weight / neighbour degree), ``log``
+    (weight / log2(neighbour degree + 1)). ``vote``: a node changes class only when the winner
+    holds more than this share of its weight. ``keep``: chance a node is skipped in a pass.
+    ``mutation``: ``("constant", rate)`` or ``("dec", v)`` (rate 1/pass^v) moves a node to an
+    unused class. ``seed`` makes runs reproducible. ``device``: ``"cpu"`` runs the exact
+    algorithm; ``"cuda"``/``"auto"``/``"torch-cpu"`` run the semi-synchronous torch variant
+    (``update_prob`` of the nodes adopt their winning class each step).
+    """
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    if vote is not None and not 0.0 <= vote < 1.0:
+        raise ValueError(f"vote must be in [0, 1), got {vote}")
+    if not 0.0 <= keep < 1.0:
+        raise ValueError(f"keep must be in [0, 1), got {keep}")
+    mut_kind, mut_value = _mutation_code(mutation)
+    graph = _check_graph(graph)
+    weights = edge_weights(graph, weighting)
+    seed_int = int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+    dev = "cpu" if device == "cpu" else resolve_device(device)
+    if device == "torch-cpu":
+        dev = "torch-cpu"
+    if dev == "cpu":
+        require("numba", "the compiled Chinese Whispers")
+        from vecsmith.cluster._cw_kernel import cw_run
+
+        labels = np.arange(graph.shape[0], dtype=np.int64)
+        passes, changes = cw_run(graph.indptr.astype(np.int64), graph.indices.astype(np.int64),
+                                 weights, labels, int(iterations), seed_int, float(vote or 0.0),
+                                 float(keep), mut_kind, mut_value)
+        changes = [int(c) for c in changes]
+    else:
+        if mut_kind or keep:
+            raise ValueError("mutation and keep are options of the exact CPU algorithm; the "
+                             "torch variant already updates a random share of nodes per step")
+        labels, passes, changes = _whispers_torch(
+            graph, weights, int(iterations), seed_int, float(vote or 0.0), update_prob,
+            "cpu" if dev == "torch-cpu" else dev)
+    converged = bool(changes) and changes[-1] == 0
+    labels = relabel_by_size(labels)
+    return WhispersResult(labels=labels, confidence=_confidence(graph, weights, labels),
+                          n_iter=int(passes), converged=converged, changes=changes)
+
+
+def _whispers_torch(graph, weights, iterations, seed, vote, update_prob, device):
+    """Semi-synchronous CW in torch: all winners at once, a random share adopts them."""
+    torch = require("torch", "the GPU Chinese Whispers")
+    if not 0.0 < update_prob <= 1.0:
+        raise ValueError(f"update_prob must be in (0, 1], got {update_prob}")
+    dev = torch.device(device)
+    n = graph.shape[0]
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed)
+    deg = torch.from_numpy(np.diff(graph.indptr)).to(dev)
+    rows = torch.repeat_interleave(torch.arange(n, device=dev), deg)
+    cols = torch.from_numpy(graph.indices.astype(np.int64)).to(dev)
+    w = torch.from_numpy(weights).to(dev)
+    active = deg > 0
+    labels = torch.arange(n, device=dev)
+    total = torch.zeros(n, dtype=w.dtype, device=dev).index_add_(0, rows, w)
+    changes: list[int] = []
+    with torch.inference_mode():
+        for _ in range(iterations):
+            key = rows * n + labels[cols]
+            ukey, inv = torch.unique(key, return_inverse=True)
+            sums = torch.zeros(ukey.numel(), dtype=w.dtype, device=dev).index_add_(0, inv, w)
+            urow, ulab = ukey // n, ukey % n
+            best = torch.full((n,), -torch.inf, dtype=w.dtype, device=dev)
+            best.scatter_reduce_(0, urow, sums, "amax")
+            is_max = sums == best[urow]
+            # random tie-break: the tied class with the largest random draw wins
+            draw = torch.rand(ukey.numel(), generator=gen, device=dev)
+            draw = torch.where(is_max, draw, torch.full_like(draw, -1.0))
+            pick = torch.full((n,), -1.0, device=dev).scatter_reduce_(0, urow, draw, "amax")
+            win = is_max & (draw == pick[urow])
+            proposal = labels.clone()
+            proposal[urow[win]] = ulab[win]
+            if vote > 0:
+                weak = (best / torch.where(total > 0, total, 1.0)) <= vote
+                proposal = torch.where(weak, labels, proposal)
+            differs = (proposal != labels) & active
+            n_diff = int(differs.sum())
+            if n_diff == 0:
+                changes.append(0)
+                break
+            chosen = differs & (torch.rand(n, generator=gen, device=dev) < update_prob)
+            labels = torch.where(chosen, proposal, labels)
+            changes.append(int(chosen.sum()))
+    return labels.cpu().numpy(), len(changes), changes
