@@ -453,6 +453,67 @@ def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, l
     return indptr, indices[:nnz], values[:nnz], newrec[:nnew], 0
 
 
+@nb.njit(cache=True)
+def _padded_byte(buf, p, ws, we):
+    """Byte at position p of a word's padded form (positions ws-1 and we are the pad)."""
+    if p == ws - 1 or p == we:
+        return np.uint8(32)
+    return buf[p]
+
+
+@nb.njit(cache=True)
+def _build_names(buf, ends, newrec, ngrams):
+    """Name bytes of new features: ``ns^feature`` (``ns^f*ns^g`` for crosses) or the n-gram."""
+    n = newrec.shape[0]
+    offsets = np.zeros(n + 1, np.int64)
+    total = 0
+    for r in range(n):
+        for part in range(2):
+            c = 2 + 4 * part
+            if newrec[r, c] < 0 and part == 1:
+                continue
+            fs, fe, ns_s, ns_e = newrec[r, c], newrec[r, c + 1], newrec[r, c + 2], newrec[r, c + 3]
+            if ngrams:
+                total += fe - fs
+            else:
+                total += (ns_e - ns_s if ns_e > ns_s else 1) + 1 + (fe - fs)
+            if part == 1:
+                total += 1
+        offsets[r + 1] = total
+    out = np.empty(total, np.uint8)
+    pos = 0
+    for r in range(n):
+        s = newrec[r, 1]
+        ws = 0 if s == 0 else ends[s - 1] + 1
+        we = ends[s]
+        for part in range(2):
+            c = 2 + 4 * part
+            if newrec[r, c] < 0 and part == 1:
+                continue
+            if part == 1:
+                out[pos] = 42  # '*'
+                pos += 1
+            fs, fe, ns_s, ns_e = newrec[r, c], newrec[r, c + 1], newrec[r, c + 2], newrec[r, c + 3]
+            if ngrams:
+                for p in range(fs, fe):
+                    out[pos] = _padded_byte(buf, p, ws, we)
+                    pos += 1
+            else:
+                if ns_e > ns_s:
+                    for p in range(ns_s, ns_e):
+                        out[pos] = buf[p]
+                        pos += 1
+                else:
+                    out[pos] = 32
+                    pos += 1
+                out[pos] = 94  # '^'
+                pos += 1
+                for p in range(fs, fe):
+                    out[pos] = buf[p]
+                    pos += 1
+    return newrec[:, 0].copy(), offsets, out
+
+
 # ----------------------------------------------------------------------------- Python side
 
 
@@ -612,7 +673,8 @@ class Featurizer:
         self.seed = int(seed) & 0xFFFFFFFF
         self.keep_names = bool(keep_names)
         self.table = new_table()
-        self.names: dict[int, str] = {}
+        self._name_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._names_cache: dict[int, str] | None = None
         self._named = np.zeros(0 if self.lookup or not keep_names else 2**self.bits, np.bool_)
 
     @property
@@ -648,27 +710,41 @@ class Featurizer:
             bad = -err - 1
             raise FeatureFormatError(f"sample {bad}: bad number in {texts[bad][:80]!r}")
         if len(newrec):
-            self._record_names(data, ends, newrec, ngrams)
+            self._record_names(buf, ends, newrec, ngrams)
         return SparseBatch(indptr, indices, values)
 
-    def _record_names(self, data: bytes, ends: np.ndarray, newrec: np.ndarray,
+    def _record_names(self, buf: np.ndarray, ends: np.ndarray, newrec: np.ndarray,
                       ngrams: bool) -> None:
-        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        ids, offsets, raw = _build_names(buf, ends, newrec, ngrams)
+        self._name_chunks.append((ids, offsets, raw))
+        self._names_cache = None
 
-        def one(s: int, fs: int, fe: int, ns_s: int, ns_e: int) -> str:
-            if ngrams:
-                ws = int(starts[s])
-                padded = b" " + data[ws:int(ends[s])] + b" "
-                return padded[fs - (ws - 1):fe - (ws - 1)].decode("utf-8", "replace")
-            ns = data[ns_s:ns_e].decode("utf-8", "replace") if ns_e > ns_s else " "
-            return f"{ns}^{data[fs:fe].decode('utf-8', 'replace')}"
+    def add_names(self, ids: np.ndarray, offsets: np.ndarray, raw: np.ndarray) -> None:
+        """Register names given as ids + UTF-8 bytes with offsets (as `name_arrays` returns)."""
+        self._name_chunks.append((ids, offsets, raw))
+        self._names_cache = None
 
-        for row in newrec.tolist():
-            s = row[1]
-            name = one(s, *row[2:6])
-            if row[6] >= 0:
-                name = f"{name}*{one(s, *row[6:10])}"
-            self.names.setdefault(int(row[0]), name)
+    def name_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All recorded names as (ids, offsets, UTF-8 bytes): compact, for saving."""
+        chunks = self._name_chunks
+        if not chunks:
+            return np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.uint8)
+        ids = np.concatenate([c[0] for c in chunks])
+        raw = np.concatenate([c[2] for c in chunks])
+        shifts = np.cumsum([0] + [int(c[1][-1]) for c in chunks[:-1]])
+        offs = np.concatenate([c[1][1:] + sh for c, sh in zip(chunks, shifts)])
+        return ids, np.concatenate(([0], offs)).astype(np.int64), raw
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Feature index → name (first name seen for a hashed slot), built on demand."""
+        if self._names_cache is None:
+            ids, offs, raw = self.name_arrays()
+            data = raw.tobytes()
+            o = offs.tolist()
+            self._names_cache = {i: data[o[j]:o[j + 1]].decode("utf-8", "replace")
+                                 for j, i in enumerate(ids.tolist())}
+        return self._names_cache
 
     def clone_empty(self) -> Featurizer:
         return Featurizer(self.bits, self.lookup, self.cross, self.ngram_range, self.seed,

@@ -437,12 +437,11 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             ids = np.fromiter(f.table.values(), np.int64, len(f.table))
             tensors["lookup_keys"] = keys
             tensors["lookup_ids"] = ids
-        if f.names and self.input_kind_ != "sparse":
-            idx = np.fromiter(f.names.keys(), np.int64, len(f.names))
-            enc = [f.names[int(i)].encode("utf-8") for i in idx]
-            tensors["name_ids"] = idx
-            tensors["name_offsets"] = np.cumsum([0] + [len(e) for e in enc]).astype(np.int64)
-            tensors["name_bytes"] = np.frombuffer(b"".join(enc) or b"\0", np.uint8).copy()
+        if f._name_chunks and self.input_kind_ != "sparse":
+            ids, offsets, raw = f.name_arrays()
+            tensors["name_ids"] = ids
+            tensors["name_offsets"] = offsets
+            tensors["name_bytes"] = raw if len(raw) else np.zeros(1, np.uint8)
         classes = self.classes_
         config = {
             "format": FORMAT,
@@ -550,9 +549,9 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             if off is None or raw is None or len(off) != len(ids) + 1 or (
                     len(off) and (off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > len(raw))):
                 raise LinearModelFormatError(f"{path}: feature names are malformed")
-            data = raw.tobytes()
-            f.names = {int(i): data[a:b].decode("utf-8", "replace")
-                       for i, a, b in zip(ids.tolist(), off[:-1].tolist(), off[1:].tolist())}
+            if ids.dtype != np.int64 or raw.dtype != np.uint8 or off.dtype != np.int64:
+                raise LinearModelFormatError(f"{path}: feature names have the wrong dtypes")
+            f.add_names(ids.copy(), off.copy(), raw.copy())
             if f._named.shape[0] and "named_bits" not in tensors:
                 f._named[ids[(ids >= 0) & (ids < f._named.shape[0])]] = True
         model._avg_cache = None
