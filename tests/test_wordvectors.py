@@ -152,6 +152,11 @@ def test_detect_format_refuses_models_and_stores(tmp_path):
     store = tmp_path / "s.vsm"
     store.write_bytes(struct.pack("<Q", len(header)) + header)
     assert detect_format(store) == "store"
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x0a\x00\x00\x00" * 16)
+    assert detect_format(junk) == "unknown"
+    with pytest.raises(WordVectorsFormatError, match="no known"):
+        read_word_vectors(junk)
     with pytest.raises(FileNotFoundError):
         detect_format(tmp_path / "missing.vec")
 

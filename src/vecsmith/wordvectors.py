@@ -63,7 +63,8 @@ def detect_format(path: str | os.PathLike) -> str:
 
     Returns one of ``"fasttext"`` (a fastText ``.bin``/``.ftz``), ``"store"`` (a safetensors
     container, as written by ``vecsmith.store``), ``"npy"``, ``"word2vec"`` (binary),
-    ``"text"`` (``.vec``/GloVe, optionally gzip-compressed).
+    ``"text"`` (``.vec``/GloVe, optionally gzip-compressed), or ``"unknown"`` (binary data that
+    is none of these).
     """
     p = Path(path)
     if not p.is_file():
@@ -91,6 +92,8 @@ def detect_format(path: str | os.PathLike) -> str:
                 sample = rest[space + 1 : space + 1 + min(dim, 8) * 4]
                 if not _looks_like_text_numbers(sample):
                     return "word2vec"
+    if b"\x00" in head[:256]:
+        return "unknown"
     return "text"
 
 
@@ -126,6 +129,9 @@ def read_word_vectors(
         return read_word2vec_binary(path, max_words, encoding=encoding, check_finite=check_finite)
     if fmt == "npy":
         return read_npy_vectors(path, words, max_words, check_finite=check_finite)
+    if fmt == "unknown":
+        raise WordVectorsFormatError(path, "offset 0", "binary data of no known word-vector "
+                                     "format (expected .vec/GloVe text, word2vec binary, .npy)")
     what = "a fastText model" if fmt == "fasttext" else "a vecsmith store"
     raise WordVectorsFormatError(
         path, "offset 0", f"this is {what}, not a plain word-vector file; "

@@ -23,10 +23,10 @@ app = typer.Typer(
 # Each module registers its verbs on `app` when imported.
 # (verb modules are added below as they land)
 from . import linear  # noqa: E402,F401
-from . import linear  # noqa: E402,F401
 from . import fasttext  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401
+from . import cluster  # noqa: E402,F401
 
 
 def main() -> None:  # console-script entry point

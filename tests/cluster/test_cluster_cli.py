@@ -1,0 +1,121 @@
+"""`vecsmith cluster` end to end on small files the test writes, and the input dispatch."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vecsmith.cli import app
+from vecsmith.cli.cluster import load_input
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def vec_file(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((4, 12))
+    words, rows = [], []
+    for c in range(4):
+        for i in range(15):
+            words.append(f"w{c}_{i}")
+            rows.append(centers[c] + 0.1 * rng.standard_normal(12))
+    path = tmp_path / "small.vec"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} 12\n")
+        for w, v in zip(words, rows, strict=True):
+            fh.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+    return path
+
+
+def test_cluster_writes_tsv_json_and_map(tmp_path, vec_file):
+    out, summary, png = tmp_path / "c.tsv", tmp_path / "s.json", tmp_path / "m.png"
+    res = runner.invoke(app, ["cluster", str(vec_file), "-k", "5", "-t", "0.5", "--symmetrize",
+                              "union", "-o", str(out), "--summary", str(summary), "--map",
+                              str(png), "--quiet", "--show", "4"])
+    assert res.exit_code == 0, res.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "word\tcluster\tconfidence" and len(lines) == 61
+    rows = [ln.split("\t") for ln in lines[1:]]
+    by_word = {w: int(c) for w, c, _ in rows}
+    for c in range(4):  # each planted group is one cluster, four in all
+        assert len({by_word[f"w{c}_{i}"] for i in range(15)}) == 1
+    assert len(set(by_word.values())) == 4
+    assert all(0.0 <= float(conf) <= 1.0 for _, _, conf in rows)
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    assert doc["clusters"]["n_clusters"] == 4 and doc["graph"]["symmetric"]
+    assert doc["settings"]["k"] == 5 and len(doc["largest"]) == 4
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "w0_0" in res.output or "w1_0" in res.output  # table of the largest clusters
+
+
+def test_cluster_dbscan_and_npy_input(tmp_path, vec_file):
+    from vecsmith.wordvectors import read_word_vectors
+
+    words, X = read_word_vectors(vec_file)
+    np.save(tmp_path / "m.npy", X)
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    res = runner.invoke(app, ["cluster", str(tmp_path / "m.npy"), "--words",
+                              str(tmp_path / "vocab.txt"), "--method", "dbscan", "--eps", "0.2",
+                              "--min-samples", "3", "-k", "6", "--quiet", "-o",
+                              str(tmp_path / "d.tsv")])
+    assert res.exit_code == 0, res.output
+    labels = [ln.split("\t")[1] for ln in
+              (tmp_path / "d.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(set(labels) - {"-1"}) == 4 and labels.count("-1") <= 6
+
+
+def test_cluster_errors(tmp_path, vec_file):
+    res = runner.invoke(app, ["cluster", str(tmp_path / "missing.vec")])
+    assert res.exit_code != 0 and "no such file" in res.output
+    res = runner.invoke(app, ["cluster", str(vec_file), "--method", "kmeans"])
+    assert res.exit_code != 0 and "--method" in res.output
+    bad = tmp_path / "bad.vec"
+    bad.write_text("a 1 2\nb 1\n", encoding="utf-8")
+    res = runner.invoke(app, ["cluster", str(bad)])
+    assert res.exit_code != 0 and "line 2" in res.output
+    res = runner.invoke(app, ["cluster", str(vec_file), "-w", "heaviest", "--quiet"])
+    assert res.exit_code != 0 and "weighting" in res.output
+
+
+def test_dispatch_store_without_reader_gives_clear_error(tmp_path, monkeypatch):
+    import importlib
+
+    header = b'{"__metadata__":{}}'
+    store = tmp_path / "s.vstore"
+    store.write_bytes(struct.pack("<Q", len(header)) + header)
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "vecsmith.store":
+            raise ImportError("No module named 'vecsmith.store'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(RuntimeError, match=r"vecsmith stores needs vecsmith\.store"):
+        load_input(str(store))
+
+
+def test_dispatch_fasttext_model():
+    pytest.importorskip("vecsmith.fasttext.model")
+    from vecsmith.datasets import PackagedDataMissing, gensim_test_file
+
+    try:
+        path = gensim_test_file("lee_fasttext_new.bin")
+    except PackagedDataMissing:
+        pytest.skip("gensim test data not installed")
+    from vecsmith.fasttext import load_model
+
+    words, X = load_input(str(path), max_words=50)
+    model = load_model(path)
+    assert words == list(model.words[:50]) and X.shape == (50, model.get_dimension())
+    np.testing.assert_allclose(X[7], model.get_word_vector(words[7]), rtol=1e-5, atol=1e-6)
+
+
+def test_help_teaches():
+    res = runner.invoke(app, ["cluster", "--help"])
+    assert res.exit_code == 0 and "Examples" in res.output and "glove-6b-50d" in res.output
