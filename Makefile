@@ -12,6 +12,10 @@ $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade "pip>=24" wheel setuptools
 	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
+	# The official fastText (the tests' oracle) builds from source; its setup.py needs pybind11
+	# present, so it builds without isolation (about 2 minutes once; pip caches the wheel).
+	$(PIP) install -q -c $(CONSTRAINTS) pybind11 numpy
+	$(PIP) install -q -c $(CONSTRAINTS) --no-build-isolation fasttext
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 

@@ -184,6 +184,12 @@ def char_ngrams(q, s, e, minn, maxn, scratch, out_start, out_end, out_hash):
 
 
 @njit(cache=True, nogil=True)
+def ngram_capacity(maxlen, maxn):
+    """Room for every n-gram of a word of `maxlen` bytes (plus its own id)."""
+    return (maxlen + 2) * max(1, min(maxn, maxlen + 2)) + 1
+
+
+@njit(cache=True, nogil=True)
 def bucket_row(h, bucket, nwords, pruneidx_size, prune_keys, prune_values):
     """`pushHash(hash % bucket)`: the input row of an n-gram, or -1 when pruning dropped it."""
     if bucket <= 0 or pruneidx_size == 0:
@@ -264,7 +270,7 @@ def word_vectors_into(out, q, qoffsets, wids, minn, maxn, bucket, nwords, prunei
     maxlen = 0
     for i in range(n):
         maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
-    cap = (maxlen + 2) * max(maxn, 1) + 1
+    cap = ngram_capacity(maxlen, maxn)
     scratch = np.empty(maxlen + 2, dtype=np.uint8)
     sp0 = np.empty(cap, dtype=np.int64)
     sp1 = np.empty(cap, dtype=np.int64)

@@ -124,7 +124,8 @@ class FastTextModel:
 
     @cached_property
     def labels(self) -> list[str]:
-        return self._decode_entries(self._nwords, self._dict.size, DEFAULT_ERRORS)
+        """Labels of a supervised model; like the official module, the words otherwise."""
+        return self.get_labels()
 
     def get_words(self, include_freq: bool = False, on_unicode_error: str = DEFAULT_ERRORS):
         words = self._decode_entries(0, self._nwords, on_unicode_error)
@@ -133,6 +134,8 @@ class FastTextModel:
         return words
 
     def get_labels(self, include_freq: bool = False, on_unicode_error: str = DEFAULT_ERRORS):
+        if self.args.model != 3:  # the official module answers with the words here
+            return self.get_words(include_freq, on_unicode_error)
         labels = self._decode_entries(self._nwords, self._dict.size, on_unicode_error)
         if include_freq:
             return labels, self._dict.counts[self._nwords :].copy()
@@ -165,7 +168,7 @@ class FastTextModel:
     def _ngram_spans(self, raw: bytes) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         q = np.frombuffer(raw, dtype=np.uint8)
         n = len(raw) + 2
-        cap = n * max(self.args.maxn, 1) + 1
+        cap = _kernels.ngram_capacity(len(raw), self.args.maxn)
         scratch = np.empty(n, np.uint8)
         s0, s1 = np.empty(cap, np.int64), np.empty(cap, np.int64)
         hs = np.empty(cap, np.uint32)
@@ -237,6 +240,10 @@ class FastTextModel:
         blob, offsets = pack_words(words)
         d = self._dict
         wids = _kernels.lookup_ids(d.blob, d.offsets, self._table, blob, offsets)
+        # A label string resolves to an id >= nwords, and fastText then reads that input row
+        # (an n-gram bucket). Where no such row exists the C++ code reads out of bounds; here
+        # the label is treated as unknown instead.
+        wids[wids >= self._file.input.shape[0]] = -1
         return self._vectors_for(blob, offsets, wids)
 
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray) -> np.ndarray:
@@ -309,7 +316,7 @@ class FastTextModel:
         rows: list[int] = []
         labels: list[int] = []
         word_hashes: list[int] = []
-        cap = (max(map(len, tokens)) + 2) * max(a.maxn, 1) + 1
+        cap = _kernels.ngram_capacity(max(map(len, tokens)), a.maxn)
         scratch = np.empty(cap, np.uint8)
         s0, s1, hs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.uint32)
         buf = np.empty(cap, np.int64)
@@ -455,8 +462,8 @@ class FastTextModel:
             return [], np.zeros(0, dtype=np.float64)
         hidden = self.rows_mean(rows)
         ids, probs = predictor.predict(hidden, k, threshold)
-        labels = self.get_labels(on_unicode_error=errors) if errors != DEFAULT_ERRORS else (
-            self.labels)
+        labels = self.labels if errors == DEFAULT_ERRORS else self.get_labels(
+            on_unicode_error=errors)
         return [labels[i] for i in ids], probs
 
 

@@ -93,6 +93,8 @@ class Predictor:
                 else:
                     mini[j] = node
                     node += 1
+            if max(mini) >= i:  # only possible with corrupt counts; would make a cycle
+                raise ValueError("label counts do not form a Huffman tree (corrupt model?)")
             self.left[i], self.right[i] = mini
             count[i] = count[mini[0]] + count[mini[1]]
 
