@@ -53,10 +53,12 @@ def train_kernel(indptr, indices, values, yk, sw, W, G, U, b, Gb, Ub, state, los
         lo = indptr[s]
         hi = indptr[s + 1]
         for k in range(K):
-            p = b[k]
-            for j in range(lo, hi):
-                p += W[indices[j], k] * values[j]
-            scores[k] = p
+            scores[k] = b[k]
+        for j in range(lo, hi):  # row-major W: one cache line per feature for all heads
+            i = indices[j]
+            v = values[j]
+            for k in range(K):
+                scores[k] += W[i, k] * v
         # progressive prediction and loss, before the update
         lossv = 0.0
         if K == 1:
@@ -154,10 +156,11 @@ def predict_kernel(indptr, indices, values, W, b):
     out = np.empty((n, K), np.float64)
     for s in nb.prange(n):
         for k in range(K):
-            p = b[k]
-            for j in range(indptr[s], indptr[s + 1]):
-                i = indices[j]
-                if i < nw:
-                    p += W[i, k] * values[j]
-            out[s, k] = p
+            out[s, k] = b[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            i = indices[j]
+            if i < nw:
+                v = values[j]
+                for k in range(K):
+                    out[s, k] += W[i, k] * v
     return out
