@@ -13,9 +13,10 @@ from vecsmith.cli._common import console, err_console, fail, print_rows
 
 # Settings that gave concept clusters without a giant component on GloVe 6B 50d (50k words);
 # see docs/sections/cluster.md and examples/cluster_glove_gold.py.
-DEFAULT_K = 20
+DEFAULT_K = 30
 DEFAULT_SYMMETRIZE = "mutual"
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.0
+DEFAULT_WEIGHTING = "log"
 
 
 def load_input(path: str, max_words: int | None = None, words: Path | None = None):
@@ -73,10 +74,11 @@ def cluster_command(
                                    help="union: edge if either word lists the other; mutual: only "
                                         "if both do (fewer hub edges, no giant cluster); none."),
     threshold: float = typer.Option(DEFAULT_THRESHOLD, "--threshold", "-t",
-                                    help="Drop edges with cosine below this."),
+                                    help="Drop edges with cosine below this (raise it, e.g. 0.6, "
+                                         "for tighter clusters and more singletons)."),
     method: str = typer.Option("cw", "--method", help="cw (Chinese Whispers) or dbscan "
                                "(on the same graph)."),
-    weighting: str = typer.Option("top", "--weighting", "-w", help="CW vote weights: top, lin, "
+    weighting: str = typer.Option(DEFAULT_WEIGHTING, "--weighting", "-w", help="CW vote weights: top, lin, "
                                   "log (lin/log damp hubs, giving more, smaller clusters)."),
     iterations: int = typer.Option(20, "--iterations", help="Maximum CW passes."),
     eps: float = typer.Option(0.3, "--eps", help="DBSCAN: cosine distance radius."),
@@ -104,7 +106,7 @@ def cluster_command(
 
       vecsmith cluster glove-6b-50d -n 50000 -o clusters.tsv --summary summary.json
 
-      vecsmith cluster model.bin -n 100000 -k 30 --symmetrize union -t 0.7 -w log
+      vecsmith cluster model.bin -n 100000 -k 20 -t 0.6 -w top
 
       vecsmith cluster vectors.npy --words vocab.txt --map clusters.png
 
@@ -277,7 +279,7 @@ def demo(console=console) -> None:
     graph = knn_graph(X, DEFAULT_K, symmetrize=DEFAULT_SYMMETRIZE, threshold=DEFAULT_THRESHOLD)
     t_graph = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = chinese_whispers(graph, "top", seed=0)
+    result = chinese_whispers(graph, DEFAULT_WEIGHTING, seed=0)
     t_cw = time.perf_counter() - t1
     sizes = size_summary(result.labels)
     stats = graph_stats(graph)
