@@ -219,7 +219,8 @@ def _largest_clusters(vocab, labels, n: int, per: int = 12):
     return out
 
 
-def save_map(path: Path, vocab, X, labels, n_clusters: int = 12, per: int = 300) -> None:
+def save_map(path: Path, vocab, X, labels, n_clusters: int = 12, per: int = 300,
+             dpi: int = 110) -> None:
     """A 2-D PCA map of the largest clusters' words (up to ``per`` each), coloured by cluster
     and labelled with each cluster's three most frequent words."""
     import numpy as np
@@ -235,7 +236,7 @@ def save_map(path: Path, vocab, X, labels, n_clusters: int = 12, per: int = 300)
     chosen = [c for c in np.argsort(-counts, kind="stable")[:n_clusters] if counts[c] >= 2]
     idx = np.concatenate([np.flatnonzero(labels == c)[:per] for c in chosen]) if chosen else \
         np.zeros(0, dtype=np.int64)
-    fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, 7), dpi=dpi)
     if idx.size >= 3:
         V = X[idx] / np.maximum(np.linalg.norm(X[idx], axis=1, keepdims=True), 1e-12)
         V = V - V.mean(axis=0)
