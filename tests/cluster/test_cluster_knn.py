@@ -119,3 +119,17 @@ def test_torch_low_precision_with_rerank_on_cuda(X):
         idx, sims = knn_search(X, 10, backend="torch", device="cuda", precision=precision)
         assert _recall(idx, want_idx) >= 0.99
         np.testing.assert_allclose(sims[idx == want_idx], want_sims[idx == want_idx], atol=1e-5)
+
+
+def test_grouped_topk_is_exact():
+    torch = pytest.importorskip("torch")
+    from vecsmith.cluster.knn import grouped_topk
+
+    g = torch.Generator().manual_seed(0)
+    for n in (64 * 32, 64 * 32 + 17, 5000):  # with and without a tail of columns
+        sims = torch.randn(40, n, generator=g)
+        sims[3, 100:140] = 9.0  # one row's top values crowd into two groups
+        want_v, _ = torch.topk(sims, 12, dim=1)
+        got_v, got_i = grouped_topk(sims, 12)
+        torch.testing.assert_close(got_v, want_v)
+        torch.testing.assert_close(sims.gather(1, got_i), want_v)
