@@ -19,7 +19,6 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.adam import adam as _adam_functional
 
-from ._fused import check_fused_param
 from .smorms3 import _check_hyperparameters, _scalar, init_smorms3_state, smorms3
 
 __all__ = [
@@ -252,16 +251,10 @@ class SMORMS3Rule(UpdateRule):
         "weight_decay": 0.0,
         "maximize": False,
         "foreach": None,
-        "fused": False,
     }
 
     def check(self, group: Mapping[str, Any]) -> None:
         _check_hyperparameters(group["lr"], group["eps"], group["weight_decay"])
-        if group["fused"] and group["foreach"]:
-            raise ValueError("fused=True and foreach=True cannot be set together")
-        if group["fused"]:
-            for p in group["params"]:
-                check_fused_param(p)
 
     def step(self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
              group: Mapping[str, Any]) -> None:
@@ -274,7 +267,6 @@ class SMORMS3Rule(UpdateRule):
             [s["g"] for s in states],
             [s["g2"] for s in states],
             foreach=group["foreach"],
-            fused=group["fused"],
             lr=group["lr"],
             eps=group["eps"],
             weight_decay=group["weight_decay"],
@@ -324,7 +316,7 @@ class DenseSparseOptimizer(Optimizer):
         **hyperparameters: overrides for the rules' defaults (``lr``, ``betas``, ``eps``,
             ``weight_decay``, ``amsgrad``, ``maximize``, ``foreach``,
             ``decoupled_weight_decay`` for Adam; ``lr``, ``eps``, ``weight_decay``,
-            ``maximize``, ``foreach``, ``fused`` for SMORMS3). A key both rules read has one value; when
+            ``maximize``, ``foreach`` for SMORMS3). A key both rules read has one value; when
             their defaults differ (Adam's eps 1e-8, SMORMS3's 1e-16) you must pass it.
 
     With the Adam rules, ``betas`` is in ``defaults``, so ``OneCycleLR`` and ``CyclicLR``

@@ -14,8 +14,6 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._fused import check_fused_param, fused_smorms3
-
 __all__ = ["SMORMS3", "smorms3"]
 
 # Devices where torch itself turns foreach on by default (CPU is not one: there the
@@ -61,18 +59,14 @@ class SMORMS3(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
-        fused: bool = False,
     ) -> None:
         _check_hyperparameters(lr, eps, weight_decay)
-        if fused and foreach:
-            raise ValueError("fused=True and foreach=True cannot be set together")
         defaults = {
             "lr": lr,
             "eps": eps,
             "weight_decay": weight_decay,
             "maximize": maximize,
             "foreach": foreach,
-            "fused": fused,
         }
         super().__init__(params, defaults)
         for gi, group in enumerate(self.param_groups):
@@ -87,8 +81,6 @@ class SMORMS3(Optimizer):
                         f"Complex param at index [{gi}, {pi}]: SMORMS3 does not support "
                         "complex parameters"
                     )
-                if group["fused"]:
-                    check_fused_param(p)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -96,7 +88,6 @@ class SMORMS3(Optimizer):
             group.setdefault("maximize", False)
             group.setdefault("foreach", None)
             group.setdefault("weight_decay", 0.0)
-            group.setdefault("fused", False)
 
     def _init_group(
         self,
@@ -138,7 +129,6 @@ class SMORMS3(Optimizer):
                 gs,
                 g2s,
                 foreach=group["foreach"],
-                fused=group["fused"],
                 lr=group["lr"],
                 eps=group["eps"],
                 weight_decay=group["weight_decay"],
@@ -192,9 +182,6 @@ SMORMS3.__doc__ = r"""Implements SMORMS3 ("squared mean over root mean squared, 
         foreach (bool, optional): use the multi-tensor (``torch._foreach_*``) kernel for dense
             gradients. ``None`` picks it on CUDA/XPU and the per-tensor loop on CPU, as
             ``torch.optim`` does (default: None).
-        fused (bool): use a compiled one-pass CPU kernel (numba, the ``fast`` extra) for dense
-            gradients of contiguous float32/float64 CPU parameters: fastest on CPU, both for
-            many small and for few large tensors (default: False, as in ``torch.optim``).
 
     State per parameter: ``mem``, ``g``, ``g2`` (tensors shaped like the parameter).
     Every hyperparameter, ``eps`` included, lives in ``param_groups`` and ``state_dict``, so LR
@@ -224,7 +211,6 @@ def smorms3(
     g2s: list[Tensor],
     *,
     foreach: bool | None = None,
-    fused: bool = False,
     lr: float | Tensor,
     eps: float,
     weight_decay: float = 0.0,
@@ -232,9 +218,8 @@ def smorms3(
 ) -> None:
     """Functional SMORMS3: update `params` and the state lists in place (see :class:`SMORMS3`).
 
-    Sparse gradients always go to the lazy per-tensor kernel; dense ones to the compiled CPU
-    kernel when `fused`, to the multi-tensor kernel when `foreach` (None: on for CUDA/XPU
-    tensors), else to the per-tensor kernel.
+    Sparse gradients always go to the lazy per-tensor kernel; dense ones to the multi-tensor
+    kernel when `foreach` (None: on for CUDA/XPU tensors), else to the per-tensor kernel.
     """
     if not (len(params) == len(grads) == len(mems) == len(gs) == len(g2s)):
         raise ValueError("params, grads, mems, gs and g2s must have the same length")
@@ -252,12 +237,9 @@ def smorms3(
                                         for lst in (params, grads, mems, gs, g2s))
         if not params:
             return
-    if fused:
-        func = fused_smorms3
-    else:
-        if foreach is None:
-            foreach = _default_foreach(params)
-        func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
+    if foreach is None:
+        foreach = _default_foreach(params)
+    func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
     func(params, grads, mems, gs, g2s, lr=lr_f, eps=eps, weight_decay=weight_decay,
          maximize=maximize)
 
