@@ -258,13 +258,20 @@ def add_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_co
 
 
 @njit(cache=True, nogil=True)
-def word_vectors_into(out, q, qoffsets, wids, minn, maxn, bucket, nwords, pruneidx_size,
-                      prune_keys, prune_values, eos_ngrams, quant, mat, codes, centroids, nsubq,
-                      dsub, lastdsub, norm_codes, norm_centroids, qnorm):
+def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket,
+                      nwords, pruneidx_size, prune_keys, prune_values, eos_ngrams, unit, quant,
+                      mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
+                      qnorm):
     """`getWordVector` for many words into `out` (zeroed): mean of the subword rows.
 
-    Releases the GIL, so callers split large batches across threads.
+    With `unit`, each vector is then scaled to unit length as `precomputeWordVectors` does
+    (float32 norm, times the float reciprocal; zero vectors stay zero). Ids come from `wids`,
+    or when it is empty, from looking each word up in the dictionary (one call per batch keeps
+    numba's per-call cost off single-word queries). Releases the GIL, so callers split large
+    batches across threads.
     """
+    nrows = codes.shape[0] if quant else mat.shape[0]
+    touched = np.float32(0.0)  # returned so the compiler keeps the early loads
     n = qoffsets.shape[0] - 1
     dim = out.shape[1]
     maxlen = 0
@@ -278,16 +285,42 @@ def word_vectors_into(out, q, qoffsets, wids, minn, maxn, bucket, nwords, prunei
     rows = np.empty(cap, dtype=np.int64)
     for i in range(n):
         s, e = qoffsets[i], qoffsets[i + 1] - 1
-        count = subword_rows(q, s, e, wids[i], minn, maxn, bucket, nwords, pruneidx_size,
+        if wids.shape[0] == n:
+            wid = wids[i]
+        else:
+            wid = find_id(dblob, doffsets, table, q, s, e, fnv_hash(q, s, e))
+        if wid >= nrows:
+            # A label's id past the input matrix: fastText reads out of bounds there; here the
+            # label counts as an unknown word.
+            wid = -1
+        count = subword_rows(q, s, e, wid, minn, maxn, bucket, nwords, pruneidx_size,
                              prune_keys, prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows)
         x = out[i]
-        for k in range(count):
-            add_row(x, rows[k], quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
-                    norm_centroids, qnorm)
+        if quant:
+            for k in range(count):
+                add_quant_row(x, rows[k], codes, centroids, nsubq, dsub, lastdsub, norm_codes,
+                              norm_centroids, qnorm)
+        else:
+            # Independent loads of every row's first element let the CPU fetch all rows from
+            # memory at once, instead of one cache miss after another in the loop below.
+            for k in range(count):
+                touched += mat[rows[k], 0]
+            for k in range(count):
+                x += mat[rows[k]]  # the array form compiles to the tightest loop here
         if count > 0:
             scale = np.float32(1.0 / count)
             for j in range(dim):
                 x[j] *= scale
+        if unit:
+            norm = np.float32(0.0)
+            for j in range(dim):
+                norm += x[j] * x[j]
+            norm = np.float32(np.sqrt(norm))
+            if norm > 0:
+                scale = np.float32(1.0 / np.float64(norm))
+                for j in range(dim):
+                    x[j] *= scale
+    return touched
 
 
 @njit(cache=True, nogil=True)

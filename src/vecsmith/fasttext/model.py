@@ -33,6 +33,8 @@ from vecsmith.fasttext.predict import Predictor
 
 EOS = "</s>"
 DEFAULT_ERRORS = "surrogateescape"
+_CORES = os.cpu_count() or 1
+_NO_IDS = np.zeros(0, dtype=np.int32)  # tells the kernel to look words up itself
 _SUPERVISED_SEPARATORS = re.compile("[ \n\r\t\v\f\0]+")
 _UNSUPERVISED_SEPARATORS = re.compile("[ \t\n\v\f\r]+")
 
@@ -51,6 +53,17 @@ def encode(word: str | bytes) -> bytes:
 
 def pack_words(words: Iterable[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Many words as one NUL-separated byte blob plus offsets, the layout the kernels read."""
+    if isinstance(words, list) and words and all(type(w) is str for w in words):
+        # One encode call for the whole batch; NUL positions give the offsets (falls through
+        # when a word itself contains NUL).
+        blob = np.frombuffer(("\0".join(words) + "\0").encode("utf-8", DEFAULT_ERRORS),
+                             dtype=np.uint8)
+        ends = np.flatnonzero(blob == 0)
+        if len(ends) == len(words):
+            offsets = np.empty(len(words) + 1, dtype=np.int64)
+            offsets[0] = 0
+            offsets[1:] = ends + 1
+            return blob, offsets
     encoded = [encode(w) for w in words]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     if encoded:
@@ -238,23 +251,18 @@ class FastTextModel:
     def get_word_vectors(self, words: Sequence[str | bytes]) -> np.ndarray:
         """`get_word_vector` for many words: one (len(words), dim) float32 array."""
         blob, offsets = pack_words(words)
-        d = self._dict
-        wids = _kernels.lookup_ids(d.blob, d.offsets, self._table, blob, offsets)
-        # A label string resolves to an id >= nwords, and fastText then reads that input row
-        # (an n-gram bucket). Where no such row exists the C++ code reads out of bounds; here
-        # the label is treated as unknown instead.
-        wids[wids >= self._file.input.shape[0]] = -1
-        return self._vectors_for(blob, offsets, wids)
+        return self._vectors_for(blob, offsets, _NO_IDS)
 
-    def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray) -> np.ndarray:
+    def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
+                     unit: bool = False) -> np.ndarray:
         a, d = self.args, self._dict
         n = len(offsets) - 1
         out = np.zeros((n, a.dim), dtype=np.float32)
 
         def run(lo: int, hi: int) -> None:
             _kernels.word_vectors_into(out[lo:hi], blob, offsets[lo : hi + 1], wids[lo:hi],
-                                       a.minn, a.maxn, a.bucket, d.nwords, d.pruneidx_size,
-                                       d.prune_keys, d.prune_values, self._eos_ngrams,
+                                       d.blob, d.offsets, self._table, a.minn, a.maxn, a.bucket, d.nwords, d.pruneidx_size,
+                                       d.prune_keys, d.prune_values, self._eos_ngrams, unit,
                                        *self._input)
 
         parallel_chunks(run, n)
@@ -262,20 +270,25 @@ class FastTextModel:
 
     def get_word_vector(self, word: str | bytes) -> np.ndarray:
         """Mean of the word's row (if known) and its n-gram rows; zeros when it has none."""
-        return self.get_word_vectors([word])[0]
+        raw = encode(word)
+        blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
+        offsets = np.array([0, len(raw) + 1], dtype=np.int64)
+        return self._vectors_for(blob, offsets, _NO_IDS)[0]
 
     def __getitem__(self, word: str | bytes) -> np.ndarray:
         return self.get_word_vector(word)
 
-    def vocabulary_vectors(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Word vectors of dictionary words start..stop, as `getWordVector` gives them."""
+    def vocabulary_vectors(self, start: int = 0, stop: int | None = None,
+                           unit: bool = False) -> np.ndarray:
+        """Word vectors of dictionary words start..stop, as `getWordVector` gives them
+        (scaled to unit length with `unit`, as fastText's neighbour search does)."""
         d = self._dict
         stop = self._nwords if stop is None else min(stop, self._nwords)
         base = d.offsets[start]
         offsets = d.offsets[start : stop + 1] - base
         blob = d.blob[base : d.offsets[stop]]
         wids = np.arange(start, stop, dtype=np.int32)
-        return self._vectors_for(blob, offsets, wids)
+        return self._vectors_for(blob, offsets, wids, unit=unit)
 
     def get_input_vector(self, ind: int) -> np.ndarray:
         """Row `ind` of the input matrix (reconstructed for quantized models)."""
@@ -381,16 +394,7 @@ class FastTextModel:
     def _neighbour_matrix(self) -> np.ndarray:
         """Unit-length word vectors of the whole vocabulary, computed on first use."""
         if self._nn_matrix is None:
-            step = 1 << 16
-            parts = []
-            for s in range(0, self._nwords, step):
-                v = self.vocabulary_vectors(s, s + step)
-                norms = np.sqrt(np.einsum("ij,ij->i", v, v, dtype=np.float32))
-                scale = np.zeros_like(norms)
-                np.divide(1.0, norms, out=scale, where=norms > 0)
-                parts.append(v * scale[:, None])
-            self._nn_matrix = (np.concatenate(parts) if parts
-                               else np.zeros((0, self.args.dim), np.float32))
+            self._nn_matrix = self.vocabulary_vectors(unit=True)
         return self._nn_matrix
 
     def _search(self, query: np.ndarray, k: int, banned: Sequence[str | bytes]
@@ -469,7 +473,7 @@ class FastTextModel:
 
 def parallel_chunks(run, n: int, min_chunk: int = 16384) -> None:
     """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL)."""
-    workers = min(os.cpu_count() or 1, max(1, n // min_chunk))
+    workers = min(_CORES, max(1, n // min_chunk))
     if workers <= 1:
         run(0, n)
         return

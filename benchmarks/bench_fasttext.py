@@ -1,0 +1,220 @@
+"""Open a cc.*.300-sized fastText model with vecsmith, the official fastText and gensim.
+
+Side by side in one run, each tool in its own fresh process (so peak RSS is its own): open
+time, peak RSS, OOV word vectors per second (one at a time, and batched where the tool can),
+first and later nearest-neighbour queries. Prints a table and the ratios to vecsmith.
+
+The model (2M words, 2M buckets, 300 dims, cbow, minn = maxn = 5: the public cc.en.300.bin
+layout, 7.2 GB) is written once by this script into ~/.cache/vecsmith-bench, in the exact
+fastText format with random values: load and lookup costs depend on shapes, not on trained
+values, and writing it takes a minute where training it takes many.
+
+    python benchmarks/bench_fasttext.py            # the 7.2 GB model
+    python benchmarks/bench_fasttext.py --quick    # a 200k-word, 100-dim model (under a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(os.environ.get("VECSMITH_BENCH_CACHE", Path.home() / ".cache" / "vecsmith-bench"))
+MAGIC, VERSION = 793712314, 12
+
+
+def synthetic_words(n: int, seed: int = 0) -> list[bytes]:
+    """n distinct lowercase words of 3-14 letters."""
+    rng = np.random.default_rng(seed)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    out, seen = [], set()
+    while len(out) < n:
+        lengths = rng.integers(3, 15, size=n)
+        chars = letters[rng.integers(0, 26, size=int(lengths.sum()))].tobytes()
+        pos = 0
+        for length in lengths:
+            w = chars[pos : pos + length]
+            pos += length
+            if w not in seen:
+                seen.add(w)
+                out.append(w)
+                if len(out) == n:
+                    break
+    return out
+
+
+def write_model(path: Path, nwords: int, bucket: int, dim: int, seed: int = 0) -> None:
+    """Write a dense version-12 fastText .bin (cbow, ns, minn = maxn = 5) with random rows."""
+    rng = np.random.default_rng(seed)
+    words = [b"</s>", *synthetic_words(nwords - 1, seed)]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<ii", MAGIC, VERSION))
+        # dim ws epoch minCount neg wordNgrams loss(ns) model(cbow) bucket minn maxn lrUpdateRate t
+        f.write(struct.pack("<12id", dim, 5, 5, 5, 10, 1, 2, 1, bucket, 5, 5, 100, 1e-4))
+        f.write(struct.pack("<iiiqq", nwords, nwords, 0, nwords * 50, -1))
+        counts = np.sort(rng.zipf(1.3, size=nwords).astype(np.int64))[::-1] + 5
+        f.write(b"".join(w + b"\0" + struct.pack("<qb", int(c), 0) for w, c in zip(words, counts)))
+        for rows in (nwords + bucket, nwords):
+            f.write(b"\0")  # quant_input, then qout: false
+            f.write(struct.pack("<qq", rows, dim))
+            step = max(1, (1 << 26) // dim)
+            for s in range(0, rows, step):
+                n = min(step, rows - s)
+                f.write((rng.standard_normal((n, dim), dtype=np.float32) * 0.05).tobytes())
+    os.replace(tmp, path)
+
+
+def oov_words(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzäö") for _ in range(rng.randint(4, 14)))
+            + "zq" for _ in range(n)]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
+    """Measure one tool in this (fresh) process."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    res: dict = {"tool": tool}
+    t = time.perf_counter()
+    if tool == "vecsmith":
+        from vecsmith.fasttext import load_model
+
+        m = load_model(path)
+        single = m.get_word_vector
+        batch = m.get_word_vectors
+        nn = lambda w: m.get_nearest_neighbors(w, 10)  # noqa: E731
+    elif tool == "fasttext":
+        import fasttext
+
+        m = fasttext.load_model(path)
+        single = m.get_word_vector
+        batch = None
+        nn = lambda w: m.get_nearest_neighbors(w, 10)  # noqa: E731
+    else:
+        from gensim.models.fasttext import load_facebook_vectors
+
+        m = load_facebook_vectors(path)
+        single = m.get_vector
+        batch = None
+        nn = lambda w: m.most_similar(w, topn=10)  # noqa: E731
+    res["open_s"] = time.perf_counter() - t
+    res["open_peak_rss_mb"] = peak_rss_mb()
+    words = oov_words(max(n_single, n_batch))
+    single(words[0])
+    t = time.perf_counter()
+    for w in words[:n_single]:
+        single(w)
+    res["oov_single_us"] = 1e6 * (time.perf_counter() - t) / n_single
+    if batch is not None:
+        batch(words[:1000])
+        t = time.perf_counter()
+        batch(words[:n_batch])
+        res["oov_batch_us"] = 1e6 * (time.perf_counter() - t) / n_batch
+    t = time.perf_counter()
+    first = nn("hellozq")
+    res["nn_first_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for w in ["worldzq", "anotherzq", "queryzq"]:
+        nn(w)
+    res["nn_later_s"] = (time.perf_counter() - t) / 3
+    res["nn_top"] = str(first[0])
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+def run_worker(tool: str, path: Path, n_single: int, n_batch: int, timeout: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", tool, "--model", str(path),
+           "--n-single", str(n_single), "--n-batch", str(n_batch)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.CalledProcessError as exc:
+        return {"tool": tool, "error": exc.stderr.strip().splitlines()[-1:]}
+    except subprocess.TimeoutExpired:
+        return {"tool": tool, "error": f"timed out after {timeout} s"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small model, under a minute")
+    ap.add_argument("--tools", default="vecsmith,fasttext,gensim")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--n-single", type=int, default=2000)
+    ap.add_argument("--n-batch", type=int, default=200_000)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.model, args.n_single, args.n_batch)))
+        return
+    nwords, bucket, dim = (200_000, 200_000, 100) if args.quick else (2_000_000, 2_000_000, 300)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"cc-like-{nwords // 1000}k-{bucket // 1000}k-{dim}.bin"
+    if not path.exists():
+        print(f"writing {path} ...", flush=True)
+        t = time.perf_counter()
+        write_model(path, nwords, bucket, dim)
+        print(f"  {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t:.0f} s",
+              flush=True)
+    size_gb = path.stat().st_size / 1e9
+    results = []
+    for tool in args.tools.split(","):
+        print(f"measuring {tool} ...", flush=True)
+        results.append(run_worker(tool, path, args.n_single, args.n_batch, timeout=1800))
+        print("  ", results[-1], flush=True)
+    report(results, path, size_gb)
+
+
+def report(results: list[dict], path: Path, size_gb: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    base = next((r for r in results if r["tool"] == "vecsmith" and "error" not in r), None)
+    table = Table(title=f"{path.name} ({size_gb:.2f} GB), {platform.node()}, "
+                        f"{time.strftime('%Y-%m-%d')}")
+    cols = [("open_s", "open (s)"), ("open_peak_rss_mb", "RSS after open (MB)"),
+            ("oov_single_us", "OOV one-by-one (µs/word)"), ("oov_batch_us", "OOV batch (µs/word)"),
+            ("nn_first_s", "first NN (s)"), ("nn_later_s", "later NN (s)"),
+            ("peak_rss_mb", "peak RSS (MB)")]
+    table.add_column("tool")
+    for _, name in cols:
+        table.add_column(name, justify="right")
+    for r in results:
+        if "error" in r:
+            table.add_row(r["tool"], *(["error"] + [""] * (len(cols) - 1)))
+            continue
+        cells = []
+        for key, _ in cols:
+            v = r.get(key)
+            if v is None:
+                cells.append("—")
+                continue
+            ratio = ""
+            if base and r is not base and base.get(key):
+                ratio = f" ({v / base[key]:.1f}×)"
+            cells.append(f"{v:,.3g}{ratio}" if v < 100 else f"{v:,.0f}{ratio}")
+        table.add_row(r["tool"], *cells)
+    Console().print(table)
+    print("(×) = the tool's figure divided by vecsmith's: above 1 means vecsmith is better.")
+    for r in results:
+        if "error" in r:
+            print(r["tool"], "error:", r["error"])
+
+
+if __name__ == "__main__":
+    main()
