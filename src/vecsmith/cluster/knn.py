@@ -66,9 +66,40 @@ def _normalise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(Xn, dtype=np.float32), keep
 
 
+def _tile_products(Xn: np.ndarray, block_size: int):
+    """A function (a, b) -> Xn[a:a+B] @ Xn[b:b+B].T written into one reused buffer.
+
+    torch's CPU matmul into a preallocated buffer is about twice as fast here as numpy's
+    ``@``, which allocates (and page-faults) a fresh tile every time; numpy is the fallback."""
+    buf_len = block_size * min(block_size, Xn.shape[0])
+    try:
+        import torch
+    except ImportError:
+        flat = np.empty(buf_len, dtype=np.float32)
+
+        def product(a: int, b: int) -> np.ndarray:
+            A, B = Xn[a : a + block_size], Xn[b : b + block_size]
+            out = flat[: len(A) * len(B)].reshape(len(A), len(B))
+            np.matmul(A, B.T, out=out)
+            return out
+
+        return product
+    T = torch.from_numpy(Xn)
+    tflat = torch.empty(buf_len, dtype=torch.float32)
+
+    def product(a: int, b: int) -> np.ndarray:
+        A, B = T[a : a + block_size], T[b : b + block_size]
+        out = tflat[: len(A) * len(B)].view(len(A), len(B))
+        torch.mm(A, B.T, out=out)
+        return out.numpy()
+
+    return product
+
+
 def _search_numpy(Xn, k, block_size, show):
     n = Xn.shape[0]
     scan_rows, scan_cols = _kernels()
+    product = _tile_products(Xn, block_size)
     bs = np.full((n, k), -np.inf, dtype=np.float32)
     bi = np.full((n, k), -1, dtype=np.int64)
     starts = list(range(0, n, block_size))
@@ -76,11 +107,10 @@ def _search_numpy(Xn, k, block_size, show):
     with _progress(quiet=not show) as bar:
         task = bar.add_task("kNN graph (cpu)", total=total)
         for a in starts:
-            A = Xn[a : a + block_size]
             for b in starts:
                 if b < a:
                     continue
-                tile = A @ Xn[b : b + block_size].T
+                tile = product(a, b)
                 scan_rows(tile, a, b, bs, bi)
                 if b != a:
                     scan_cols(tile, a, b, bs, bi)
