@@ -80,6 +80,8 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
     alpha: L2 strength, applied to the weights of the features present in each sample.
     average: predict with the average of the weights over all steps (averaged SGD).
     fit_intercept: learn a bias per head.
+    safe: clip each hinge step so that y·score moves at most to the margin 1 (as VW's
+    importance-invariant hinge update); it makes large `eta0` harmless.
     bits: hashed table of 2**bits weights (ignored with `lookup`).
     lookup: exact growing feature table instead of hashing.
     cross: namespace pairs to cross, VW ``-q`` style, e.g. ``("ab",)``.
@@ -227,7 +229,8 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
 
         Each sample is scored before the model learns from it, so the returned predictions
         and losses are an honest held-out estimate over the whole stream (as VW's average
-        loss). `classes` is required on the first call, as in `partial_fit`.
+        loss; for multi-class the loss is summed over the one-vs-rest heads). `classes` is
+        required on the first call, as in `partial_fit`.
         """
         if getattr(self, "predict_only_", False):
             raise ValueError("this model was exported predict-only; it cannot be trained further")
@@ -255,13 +258,10 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         preds = np.empty(n, np.int64)
         losses = np.empty(n, np.float64)
         step = int(self.batch_size)
-        sparse = _is_sparse(X)
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             batch = self._featurize(X[lo:hi], grow=True)
             self._train_batch(batch, yk[lo:hi], sw[lo:hi], preds[lo:hi], losses[lo:hi])
-            if sparse and lo == 0 and n > step:
-                pass
         self._avg_cache = None
         return Progressive(self.classes_[preds], losses, np.asarray(y))
 
