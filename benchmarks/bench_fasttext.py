@@ -81,6 +81,10 @@ def oov_words(n: int, seed: int = 1) -> list[str]:
             + "zq" for _ in range(n)]
 
 
+def store_path(model: str | Path) -> Path:
+    return Path(str(model)).with_suffix(".f16.store")
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -92,6 +96,12 @@ def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
     warnings.simplefilter("ignore")
     res: dict = {"tool": tool}
     t = time.perf_counter()
+    if tool == "convert":  # the conversion itself: time and peak memory
+        from vecsmith.store import convert_fasttext
+
+        convert_fasttext(path, store_path(path), quiet=True)
+        return {"tool": tool, "convert_s": time.perf_counter() - t,
+                "peak_rss_mb": peak_rss_mb(), "store_gb": store_path(path).stat().st_size / 1e9}
     if tool == "vecsmith":
         from vecsmith.fasttext import load_model
 
@@ -99,6 +109,13 @@ def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
         single = m.get_word_vector
         batch = m.get_word_vectors
         nn = lambda w: m.get_nearest_neighbors(w, 10)  # noqa: E731
+    elif tool == "store":
+        from vecsmith.store import open as open_store
+
+        m = open_store(store_path(path))
+        single = m.__getitem__
+        batch = m.get_many
+        nn = lambda w: m.most_similar(w, 10, device="cpu")  # noqa: E731
     elif tool == "fasttext":
         import fasttext
 
@@ -153,7 +170,9 @@ def run_worker(tool: str, path: Path, n_single: int, n_batch: int, timeout: int)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small model, under a minute")
-    ap.add_argument("--tools", default="vecsmith,fasttext,gensim")
+    ap.add_argument("--tools", default="convert,store,vecsmith,fasttext,gensim",
+                    help="convert = time vecsmith's conversion; store = query the converted "
+                         "float16 store; vecsmith = the .bin reader")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--n-single", type=int, default=2000)
@@ -184,19 +203,25 @@ def report(results: list[dict], path: Path, size_gb: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    base = next((r for r in results if r["tool"] == "vecsmith" and "error" not in r), None)
+    base = next((r for r in results if r["tool"] in ("store", "vecsmith") and "error" not in r),
+                None)
     table = Table(title=f"{path.name} ({size_gb:.2f} GB), {platform.node()}, "
                         f"{time.strftime('%Y-%m-%d')}")
     cols = [("open_s", "open (s)"), ("open_peak_rss_mb", "RSS after open (MB)"),
             ("oov_single_us", "OOV one-by-one (µs/word)"), ("oov_batch_us", "OOV batch (µs/word)"),
             ("nn_first_s", "first NN (s)"), ("nn_later_s", "later NN (s)"),
             ("peak_rss_mb", "peak RSS (MB)")]
-    table.add_column("tool")
+    table.add_column("tool")  # "store" = vecsmith's float16 store; "vecsmith" = the .bin
     for _, name in cols:
         table.add_column(name, justify="right")
     for r in results:
         if "error" in r:
             table.add_row(r["tool"], *(["error"] + [""] * (len(cols) - 1)))
+            continue
+        if r["tool"] == "convert":
+            print(f"convert to a float16 store: {r['convert_s']:.1f} s, peak RSS "
+                  f"{r['peak_rss_mb']:,.0f} MB, store {r['store_gb']:.2f} GB "
+                  f"({100 * r['store_gb'] / size_gb:.0f}% of the .bin)")
             continue
         cells = []
         for key, _ in cols:
@@ -210,7 +235,8 @@ def report(results: list[dict], path: Path, size_gb: float) -> None:
             cells.append(f"{v:,.3g}{ratio}" if v < 100 else f"{v:,.0f}{ratio}")
         table.add_row(r["tool"], *cells)
     Console().print(table)
-    print("(×) = the tool's figure divided by vecsmith's: above 1 means vecsmith is better.")
+    print(f"(×) = the tool's figure divided by {base['tool'] if base else '-'}'s: above 1 means "
+          "vecsmith is better. store = vecsmith's float16 store; vecsmith = its .bin reader.")
     for r in results:
         if "error" in r:
             print(r["tool"], "error:", r["error"])

@@ -20,13 +20,14 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# Each module registers its verbs on `app` when imported.
-# (verb modules are added below as they land)
-from . import linear  # noqa: E402,F401
+# Each module registers its verbs on `app` when imported; the order here is the order of
+# `vecsmith --help`. (verb modules are added below as they land)
 from . import fasttext  # noqa: E402,F401
-from . import demo  # noqa: E402,F401
-from . import rnn  # noqa: E402,F401
+from . import store  # noqa: E402,F401
 from . import cluster  # noqa: E402,F401
+from . import linear  # noqa: E402,F401
+from . import rnn  # noqa: E402,F401
+from . import demo  # noqa: E402,F401
 
 
 def main() -> None:  # console-script entry point

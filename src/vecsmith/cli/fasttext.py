@@ -12,17 +12,20 @@ import typer
 from vecsmith.cli import app
 from vecsmith.cli._common import fail, print_rows, read_words
 
-ModelArg = typer.Argument(..., help="A fastText .bin or .ftz model.", exists=True,
-                          dir_okay=False, readable=True)
+ModelArg = typer.Argument(..., help="A fastText .bin/.ftz model or a vecsmith store.",
+                          exists=True, dir_okay=False, readable=True)
 
 
 def open_model(path: Path):
-    """Open a model file, turning format errors into a clean CLI error."""
+    """Open a fastText model or a store (sniffed from the first bytes); format errors become a
+    clean CLI error. Both answer the same query methods."""
     from vecsmith.fasttext import FastTextFormatError, load_model
+    from vecsmith.store import StoreFormatError, is_store
+    from vecsmith.store import open as open_store
 
     try:
-        return load_model(path)
-    except FastTextFormatError as exc:
+        return open_store(path) if is_store(path) else load_model(path)
+    except (FastTextFormatError, StoreFormatError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -34,11 +37,20 @@ def format_vector(values) -> str:
 @app.command()
 def info(model: Path = ModelArg,
          as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Show a model's arguments, dictionary, matrices and file facts.
+    """Show a model's (or a store's) arguments, dictionary, matrices and file facts.
 
     Example: vecsmith info lid.176.ftz
     """
     m = open_model(model)
+    if not hasattr(m, "_file"):  # a store
+        facts = {"file": str(model), "file_size": os.path.getsize(model), **m.metadata,
+                 **{f"tensor.{k}": f"{v.dtype} {list(v.shape)}"
+                    for k, v in m._store.tensors.items()}}
+        if as_json:
+            sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+        else:
+            print_rows(["field", "value"], facts.items(), title=os.path.basename(model))
+        return
     f = m._file
     facts = {
         "file": str(model),

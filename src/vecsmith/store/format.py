@@ -1,0 +1,185 @@
+"""The store's on-disk layout: a safetensors file, written as a stream, read as a memory map.
+
+A safetensors file is an 8-byte little-endian header length N, N bytes of JSON naming each
+tensor's dtype, shape and byte range, then the raw little-endian data. Any safetensors reader
+can list and load a store; vecsmith maps it instead, so opening costs no copy.
+
+Tensors of a store (names are part of the format, version 1):
+
+| name | dtype, shape | what |
+|---|---|---|
+| `vectors` | F16/F32 (nwords, dim) | word vectors, precomputed as fastText's `getWordVector` |
+| `norms` | F32 (nwords,) | L2 norm of each stored row (as stored, after rounding) |
+| `vocab_blob` | U8 | every word's UTF-8 bytes, each followed by a NUL |
+| `vocab_offsets` | I64 (nwords+1,) | word i is vocab_blob[offsets[i] : offsets[i+1]-1] |
+| `word_table` | I32 (ceil(nwords/0.7),) | fastText's open-addressing word→id table (FNV-1a) |
+| `counts` | I64 (nwords,) | word frequencies when the source had them (else absent) |
+| `ngrams` | F16/F32 (rows, dim) | n-gram (bucket) vectors; absent with --no-ngrams |
+| `ngram_keys` | I32 (rows,) | sorted bucket ids of those rows, when not every bucket is kept |
+| `ngram_rows` | I32 (rows,) | row of each key in `ngrams` |
+
+Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version`, `dim`,
+`minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `source`,
+`source_sha256`, `source_format`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "vecsmith-store"
+FORMAT_VERSION = 1
+_DTYPES = {"F16": np.float16, "F32": np.float32, "I32": np.int32, "I64": np.int64,
+           "U8": np.uint8}
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
+
+
+class StoreFormatError(ValueError):
+    """A store file is truncated, corrupt or not a store; says where and what was expected."""
+
+    def __init__(self, path: str | os.PathLike, offset: int, message: str):
+        self.path = str(path)
+        self.offset = offset
+        super().__init__(f"{self.path}: at byte {offset}: {message}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        n = self.dtype.itemsize
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class StreamWriter:
+    """Write a safetensors file tensor by tensor, chunk by chunk, in a fixed order.
+
+    The header (all names, dtypes, shapes) is known up front, so data can stream from a
+    generator without ever holding a whole matrix in memory.
+    """
+
+    def __init__(self, fh, specs: list[TensorSpec], metadata: dict[str, str]):
+        self.fh = fh
+        self.specs = specs
+        header: dict = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
+        start = 0
+        for s in specs:
+            header[s.name] = {"dtype": _CODES[s.dtype], "shape": list(s.shape),
+                              "data_offsets": [start, start + s.nbytes]}
+            start += s.nbytes
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)  # keep the data 8-byte aligned, as safetensors does
+        fh.write(struct.pack("<Q", len(raw)) + raw)
+        self._index = 0
+        self._written = 0
+        self._skip_empty()
+
+    def _skip_empty(self) -> None:
+        while self._index < len(self.specs) and self.specs[self._index].nbytes == 0:
+            self._index += 1
+
+    def write(self, name: str, chunk: np.ndarray) -> None:
+        """Append a chunk of tensor `name`; tensors must come in the declared order."""
+        if np.size(chunk) == 0:
+            return
+        if self._index >= len(self.specs):
+            raise ValueError(f"no tensor left to take data for {name!r}")
+        spec = self.specs[self._index]
+        if spec.name != name:
+            raise ValueError(f"expected data for {spec.name!r}, got {name!r}")
+        data = np.ascontiguousarray(chunk, dtype=spec.dtype.newbyteorder("<"))
+        self.fh.write(data.tobytes())
+        self._written += data.nbytes
+        if self._written > spec.nbytes:
+            raise ValueError(f"too much data for {name!r}")
+        if self._written == spec.nbytes:
+            self._index += 1
+            self._written = 0
+            self._skip_empty()
+
+    def close(self) -> None:
+        if self._index != len(self.specs):
+            raise ValueError(f"tensor {self.specs[self._index].name!r} is incomplete")
+
+
+@dataclass(frozen=True)
+class StoreFile:
+    path: str
+    metadata: dict[str, str]
+    tensors: dict[str, np.ndarray]  # read-only views into the memory map
+    file_size: int
+
+
+def read_store(path: str | os.PathLike) -> StoreFile:
+    """Map a store; validate the header and every tensor's bytes against the file length."""
+    path = str(Path(path))
+    size = os.path.getsize(path)
+    if size < 8:
+        raise StoreFormatError(path, 0, f"file is {size} bytes; a store starts with an 8-byte "
+                                        "header length")
+    with open(path, "rb") as fh:
+        (hlen,) = struct.unpack("<Q", fh.read(8))
+        if hlen > min(MAX_HEADER, size - 8):
+            raise StoreFormatError(path, 0, f"header length {hlen} exceeds the file "
+                                            f"({size} bytes): not a safetensors store")
+        raw = fh.read(hlen)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreFormatError(path, 8, f"header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise StoreFormatError(path, 8, "header is not a JSON object")
+    meta = header.pop("__metadata__", {}) or {}
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise StoreFormatError(path, 8, f"a safetensors file, but not a {FORMAT} "
+                                        f"(metadata format = {meta.get('format')!r})")
+    if str(meta.get("format_version")) != str(FORMAT_VERSION):
+        raise StoreFormatError(path, 8, f"store format version {meta.get('format_version')!r}, "
+                                        f"this vecsmith reads version {FORMAT_VERSION}")
+    base = 8 + hlen
+    data_len = size - base
+    buf = np.memmap(path, dtype=np.uint8, mode="r") if size > base else np.zeros(0, np.uint8)
+    tensors: dict[str, np.ndarray] = {}
+    for name, info in header.items():
+        try:
+            dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
+            shape = tuple(int(s) for s in info["shape"])
+            start, end = (int(v) for v in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise StoreFormatError(path, 8, f"tensor {name!r}: bad header entry {info!r}") from None
+        count = 1
+        for s in shape:
+            if s < 0:
+                raise StoreFormatError(path, 8, f"tensor {name!r}: negative shape {shape}")
+            count *= s
+        if not 0 <= start <= end <= data_len or end - start != count * dtype.itemsize:
+            raise StoreFormatError(
+                path, base + max(start, 0),
+                f"tensor {name!r} ({info['dtype']} {list(shape)}) claims bytes {start}..{end}, "
+                f"which disagrees with its shape or the {data_len} data bytes in the file")
+        tensors[name] = np.frombuffer(buf, dtype=dtype, count=count,
+                                      offset=base + start).reshape(shape)
+    return StoreFile(path, {k: str(v) for k, v in meta.items()}, tensors, size)
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """True when the file starts like a safetensors file (cheap sniff, no validation)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"

@@ -1,0 +1,378 @@
+"""`Vectors`: word vectors served from a memory-mapped store, out-of-vocabulary words included.
+
+Opening maps the file and checks its structure; nothing is copied and no Python dict is built,
+so it takes milliseconds and many processes share the same pages. Lookups of known words
+return the stored rows; unknown words average their n-gram rows exactly as fastText does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+
+from vecsmith._deps import require, resolve_device
+from vecsmith.store.format import StoreFile, StoreFormatError, read_store
+
+# Opening must stay cheap: the compiled kernels (numba) load on the first lookup, not here.
+DEFAULT_ERRORS = "surrogateescape"
+
+
+def _kernels():
+    from vecsmith.store import _kernels as kernels
+
+    return kernels
+
+
+def pack_words(words):
+    from vecsmith.fasttext.model import pack_words as pack
+
+    return pack(words)
+
+
+def encode(word: str | bytes) -> bytes:
+    return word if isinstance(word, bytes) else word.encode("utf-8", DEFAULT_ERRORS)
+
+BLOCK_ROWS = 1 << 16
+
+
+def _torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def open(path: str | os.PathLike) -> Vectors:
+    """Open a store written by `vecsmith convert` (see `vecsmith.store.format`)."""
+    return Vectors(read_store(path))
+
+
+class Vectors:
+    """Read-only word vectors: `v["word"]`, `"word" in v`, `v.get_many(words)`,
+    `v.most_similar(word_or_vector, k)`, `v.analogy(a, b, c, k)`, `v.words`, `v.dim`."""
+
+    def __init__(self, store: StoreFile):
+        self._store = store
+        self.path = store.path
+        t = store.tensors
+        meta = store.metadata
+        need = ("vectors", "norms", "vocab_blob", "vocab_offsets", "word_table")
+        missing = [n for n in need if n not in t]
+        if missing:
+            raise StoreFormatError(self.path, 8, f"store lacks tensors {missing}")
+        self._vectors = t["vectors"]
+        self._half = self._vectors.dtype == np.float16
+        self.nwords, self.dim = (int(s) for s in self._vectors.shape) if self._vectors.ndim == 2 \
+            else (0, 0)
+        self._blob, self._offsets, self._table = t["vocab_blob"], t["vocab_offsets"], \
+            t["word_table"]
+        self._norms = t["norms"]
+        self._ngrams = t.get("ngrams")
+        self.minn, self.maxn = int(meta.get("minn", 0)), int(meta.get("maxn", 0))
+        self.bucket = int(meta.get("bucket", 0))
+        self._eos_ngrams = meta.get("eos_ngrams", "0") == "1"
+        keys, rows = t.get("ngram_keys"), t.get("ngram_rows")
+        if self._ngrams is None or self.bucket <= 0:
+            self._prune = (0, np.zeros(0, np.int32), np.zeros(0, np.int32))
+        elif keys is None:
+            self._prune = (-1, np.zeros(0, np.int32), np.zeros(0, np.int32))
+        else:
+            self._prune = (max(len(keys), 0) or 0, keys, rows)
+        self._validate(keys, rows)
+        self._device_matrix = None
+
+    def _validate(self, keys, rows) -> None:
+        """Structural checks, vectorised: a corrupt store must fail here, not crash later."""
+        def bad(msg: str) -> StoreFormatError:
+            return StoreFormatError(self.path, 8, msg)
+
+        v, o, b, tb = self._vectors, self._offsets, self._blob, self._table
+        if v.ndim != 2 or v.dtype not in (np.float16, np.float32):
+            raise bad(f"'vectors' must be a float16/float32 matrix, got {v.dtype} {v.shape}")
+        if self._norms.shape != (self.nwords,) or o.shape != (self.nwords + 1,):
+            raise bad("'norms'/'vocab_offsets' lengths disagree with 'vectors'")
+        if self.nwords and (o[0] != 0 or o[-1] != len(b) or np.any(np.diff(o) < 1)
+                            or np.any(b[o[1:] - 1] != 0)):
+            raise bad("'vocab_offsets' do not index NUL-terminated words in 'vocab_blob'")
+        if self.nwords and (len(tb) <= self.nwords or tb.max() >= self.nwords
+                            or tb.min() < -1 or not np.any(tb == -1)):
+            raise bad("'word_table' is not a valid word index")
+        if self._ngrams is not None:
+            g = self._ngrams
+            if g.ndim != 2 or g.dtype != v.dtype or (len(g) and g.shape[1] != self.dim):
+                raise bad(f"'ngrams' must be {v.dtype} (rows, {self.dim}), got {g.dtype} "
+                          f"{g.shape}")
+            if self._prune[0] == -1 and len(g) != self.bucket:
+                raise bad(f"'ngrams' has {len(g)} rows, expected bucket = {self.bucket}")
+            if keys is not None and (keys.shape != rows.shape or (len(rows) and (
+                    rows.min() < 0 or rows.max() >= len(g) or np.any(np.diff(keys) <= 0)))):
+                raise bad("'ngram_keys'/'ngram_rows' do not map sorted buckets to rows")
+        if self.maxn > 1 << 16 or self.minn < 0:
+            raise bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self._store.metadata)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._vectors.dtype
+
+    @property
+    def has_ngrams(self) -> bool:
+        return self._prune[0] != 0
+
+    def __len__(self) -> int:
+        return self.nwords
+
+    def __repr__(self) -> str:
+        return (f"Vectors({os.path.basename(self.path)!r}, words={self.nwords}, dim={self.dim}, "
+                f"dtype={self.dtype}, ngram_rows={0 if self._ngrams is None else len(self._ngrams)})")
+
+    @cached_property
+    def words(self) -> list[str]:
+        """All words in id order (decoded with surrogateescape, so they find themselves)."""
+        if not self.nwords:
+            return []
+        return self._blob[:-1].tobytes().decode("utf-8", DEFAULT_ERRORS).split("\0")
+
+    def word_id(self, word: str | bytes) -> int:
+        """Id of `word`, or -1."""
+        return int(self.word_ids([word])[0])
+
+    def word_ids(self, words: Sequence[str | bytes]) -> np.ndarray:
+        blob, offsets = pack_words(list(words))
+        if not self.nwords:
+            return np.full(len(offsets) - 1, -1, dtype=np.int64)
+        return _kernels().lookup_ids(self._blob, self._offsets, self._table, blob, offsets)
+
+    def __contains__(self, word: str | bytes) -> bool:
+        return self.word_id(word) >= 0
+
+    # -- vectors -------------------------------------------------------------------------
+    def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(offsets) - 1
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        found = np.empty(n, dtype=np.int64)
+        tables = self._kernel_tables
+        size, keys, rows = self._prune
+        kernels = _kernels()
+        from vecsmith.fasttext.model import parallel_chunks
+
+        def run(lo: int, hi: int) -> None:
+            kernels.store_vectors_into(out[lo:hi], found[lo:hi], blob, offsets[lo : hi + 1],
+                                       self._blob, self._offsets, self._table, *tables,
+                                       self._half, kernels.HALF_TO_FLOAT, self.minn, self.maxn,
+                                       self.bucket, size, keys, rows, self._eos_ngrams)
+
+        parallel_chunks(run, n)
+        return out, found
+
+    @cached_property
+    def _kernel_tables(self) -> tuple[np.ndarray, ...]:
+        """(vec32, vec16, ng32, ng16): the float32 pair, or float16 bits as uint16."""
+        ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
+        e32, e16 = np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.uint16)
+        if self._half:
+            return e32, self._vectors.view(np.uint16), e32, ngrams.view(np.uint16)
+        return self._vectors, e16, ngrams, e16
+
+    def get_many(self, words: Sequence[str | bytes], missing: str = "ngrams") -> np.ndarray:
+        """Vectors of many words as one float32 array.
+
+        `missing`: "ngrams" (default) averages n-gram rows for unknown words (zeros when a word
+        has none); "zero" gives unknown words zeros; "error" raises KeyError.
+        """
+        blob, offsets = pack_words(list(words))
+        out, found = self._lookup(blob, offsets)
+        if missing == "ngrams" and not self.has_ngrams and np.any(found < 0):
+            missing = "error"
+        if missing != "ngrams" and np.any(found < 0):
+            unknown = [words[i] for i in np.flatnonzero(found < 0)[:5]]
+            if missing == "error":
+                why = "" if self.has_ngrams else " (this store has no n-grams: run `vecsmith " \
+                                                  "transfer` to add them)"
+                raise KeyError(f"not in vocabulary: {unknown}{why}")
+            out[found < 0] = 0
+        return out
+
+    def __getitem__(self, word: str | bytes) -> np.ndarray:
+        raw = encode(word)
+        blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
+        out, found = self._lookup(blob, np.array([0, len(raw) + 1], dtype=np.int64))
+        if found[0] < 0 and not self.has_ngrams:
+            raise KeyError(f"{word!r} is not in the vocabulary, and this store has no n-grams "
+                           "to build it from (run `vecsmith transfer` to add them)")
+        return out[0]
+
+    # fastText-style names, so code and the CLI can use a store where they used a model
+    get_word_vector = __getitem__
+
+    def get_word_vectors(self, words: Sequence[str | bytes]) -> np.ndarray:
+        return self.get_many(words)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored word matrix (memory-mapped, read-only; float16 or float32)."""
+        return self._vectors
+
+    def get_subwords(self, word: str | bytes) -> tuple[list[str], np.ndarray]:
+        """The word (if known) and its kept character n-grams, with their `ngrams` rows."""
+        from vecsmith.fasttext import _kernels as ft
+
+        raw = encode(word)
+        strings: list[str] = []
+        ids: list[int] = []
+        wid = self.word_id(raw)
+        if wid >= 0:
+            strings.append(raw.decode("utf-8", DEFAULT_ERRORS))
+            ids.append(wid)
+        if not self.has_ngrams or (raw == b"</s>" and not self._eos_ngrams):
+            return strings, np.array(ids, dtype=np.int64)
+        q = np.frombuffer(raw, np.uint8)
+        cap = ft.ngram_capacity(len(raw), self.maxn)
+        s0, s1, hs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.uint32)
+        count = ft.char_ngrams(q, 0, len(raw), self.minn, self.maxn,
+                               np.empty(len(raw) + 2, np.uint8), s0, s1, hs)
+        bracketed = b"<" + raw + b">"
+        size, keys, rows = self._prune
+        for a, b, h in zip(s0[:count], s1[:count], hs[:count]):
+            r = ft.bucket_row(h, self.bucket, 0, size, keys, rows)
+            if r >= 0:
+                strings.append(bracketed[a:b].decode("utf-8", DEFAULT_ERRORS))
+                ids.append(int(r))
+        return strings, np.array(ids, dtype=np.int64)
+
+    def get_ngram_vectors(self, words: Sequence[str | bytes], distinct: bool = False
+                          ) -> list[tuple[str, np.ndarray]]:
+        """(substring, vector) for each word's subwords; `distinct`: each n-gram once."""
+        out: list[tuple[str, np.ndarray]] = []
+        seen: set[str] = set()
+        for w in words:
+            strings, ids = self.get_subwords(w)
+            for k, (s, i) in enumerate(zip(strings, ids)):
+                if distinct and s in seen:
+                    continue
+                seen.add(s)
+                is_word = k == 0 and self.word_id(w) >= 0
+                row = (self._vectors if is_word else self._ngrams)[int(i)]
+                out.append((s, row.astype(np.float32)))
+        return out
+
+    # -- neighbours ----------------------------------------------------------------------
+    def _query_vector(self, word_or_vector) -> tuple[np.ndarray, list]:
+        if isinstance(word_or_vector, (str, bytes)):
+            return self[word_or_vector], [word_or_vector]
+        q = np.asarray(word_or_vector, dtype=np.float32)
+        if q.shape != (self.dim,):
+            raise ValueError(f"query vector must have shape ({self.dim},), got {q.shape}")
+        return q, []
+
+    def most_similar(self, word_or_vector, k: int = 10, device: str = "auto",
+                     exclude: Sequence[str | bytes] = ()) -> list[tuple[str, float]]:
+        """The k words of highest cosine to a word (known or not) or a vector, best first.
+
+        Exact search: blocked matrix-vector products over the memory-mapped matrix on the
+        CPU; on a GPU (device="auto" finds one) the matrix is uploaded once and kept there.
+        The query word itself is excluded, as fastText does.
+        """
+        q, banned = self._query_vector(word_or_vector)
+        return self._search(q, k, [*banned, *exclude], device)
+
+    def analogy(self, a: str | bytes, b: str | bytes, c: str | bytes, k: int = 10,
+                device: str = "auto") -> list[tuple[str, float]]:
+        """Words closest to a - b + c (each unit-normalised), a, b and c excluded."""
+        q = np.zeros(self.dim, dtype=np.float32)
+        for w, sign in ((a, 1.0), (b, -1.0), (c, 1.0)):
+            v = self[w]
+            q += v * np.float32(sign / (float(np.sqrt(np.dot(v, v))) + 1e-8))
+        return self._search(q, k, [a, b, c], device)
+
+    def get_nearest_neighbors(self, word: str | bytes, k: int = 10) -> list[tuple[float, str]]:
+        return [(s, w) for w, s in self.most_similar(word, k)]
+
+    def get_analogies(self, a, b, c, k: int = 10) -> list[tuple[float, str]]:
+        return [(s, w) for w, s in self.analogy(a, b, c, k)]
+
+    def _search(self, q: np.ndarray, k: int, banned: Sequence, device: str
+                ) -> list[tuple[str, float]]:
+        qnorm = float(np.sqrt(np.dot(q, q)))
+        qn = q / (qnorm if qnorm >= 1e-8 else 1.0)
+        ban = [int(i) for i in self.word_ids(list(banned))] if banned else []
+        ban = [i for i in ban if i >= 0]
+        k = max(0, min(k, self.nwords - len(set(ban))))
+        if k == 0:
+            return []
+        if resolve_device(device) == "cuda":
+            ids, scores = self._search_torch(qn, k, ban)
+        else:
+            ids, scores = self._search_cpu(qn, k, ban)
+        words = self.words
+        return [(words[i], float(s)) for i, s in zip(ids, scores)]
+
+    def cosines(self, q_unit: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Cosine of rows start..stop to a unit query (zero rows score 0)."""
+        block = self._vectors[start:stop]
+        dots = block @ q_unit.astype(block.dtype) if not self._half else (
+            block.astype(np.float32) @ q_unit)
+        norms = self._norms[start:stop]
+        out = np.zeros(len(norms), dtype=np.float32)
+        np.divide(dots, norms, out=out, where=norms > 0)
+        return out
+
+    def _search_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
+        if self._half and _torch_available():
+            return self._search_half_torch_cpu(qn, k, ban)
+        cand_ids: list[np.ndarray] = []
+        cand_scores: list[np.ndarray] = []
+        for s in range(0, self.nwords, BLOCK_ROWS):
+            e = min(self.nwords, s + BLOCK_ROWS)
+            scores = self.cosines(qn, s, e)
+            for i in ban:
+                if s <= i < e:
+                    scores[i - s] = -np.inf
+            kk = min(k, len(scores))
+            top = np.argpartition(-scores, kk - 1)[:kk]
+            cand_ids.append(top + s)
+            cand_scores.append(scores[top])
+        ids, scores = np.concatenate(cand_ids), np.concatenate(cand_scores)
+        order = np.lexsort((ids, -scores))[:k]
+        return ids[order], scores[order]
+
+    def _search_half_torch_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
+        """float16 matrix-vector product straight off the map (torch has a vectorised kernel
+        numpy lacks), then the best candidates re-scored exactly in float32."""
+        import torch
+
+        with warnings.catch_warnings():  # the map is read-only; torch only reads it
+            warnings.simplefilter("ignore", UserWarning)
+            mat = torch.from_numpy(self._vectors)
+        dots = torch.mv(mat, torch.from_numpy(qn).half()).float().numpy()
+        norms = self._norms
+        approx = np.zeros(len(norms), dtype=np.float32)
+        np.divide(dots, norms, out=approx, where=norms > 0)
+        approx[ban] = -np.inf
+        cand = np.argpartition(-approx, min(len(approx) - 1, 4 * k + 64))[: 4 * k + 64]
+        cand = np.sort(cand[np.isfinite(approx[cand])])
+        exact = np.zeros(len(cand), dtype=np.float32)
+        np.divide(self._vectors[cand].astype(np.float32) @ qn, norms[cand], out=exact,
+                  where=norms[cand] > 0)
+        order = np.lexsort((cand, -exact))[:k]
+        return cand[order], exact[order]
+
+    def _search_torch(self, qn: np.ndarray, k: int, ban: list[int]):
+        torch = require("torch", "GPU neighbour search")
+        if self._device_matrix is None:
+            mat = torch.from_numpy(np.ascontiguousarray(self._vectors)).to("cuda")
+            norms = torch.from_numpy(np.ascontiguousarray(self._norms)).to("cuda")
+            inv = torch.where(norms > 0, 1.0 / norms, torch.zeros_like(norms))
+            self._device_matrix = (mat * inv[:, None].to(mat.dtype)).contiguous()
+        mat = self._device_matrix
+        scores = (mat @ torch.from_numpy(qn).to(mat.device, mat.dtype)).float()
+        if ban:
+            scores[torch.tensor(ban, device=scores.device)] = -float("inf")
+        top = torch.topk(scores, k)
+        return top.indices.cpu().numpy(), top.values.cpu().numpy()
