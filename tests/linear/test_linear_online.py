@@ -14,7 +14,7 @@ from vecsmith.linear import NotFittedError, OnlineLinearClassifier
 
 def reference_train(samples, labels, K, *, loss="hinge", schedule="adaptive", eta0=0.2,
                     power_t=0.5, floor=0.0, alpha=0.0, average=False, safe=True,
-                    weights=None):
+                    weights=None, avg_start=0):
     """Plain-Python transcription of the documented update rule (kernels module docstring)."""
     W: dict = {}
     G: dict = {}
@@ -58,15 +58,15 @@ def reference_train(samples, labels, K, *, loss="hinge", schedule="adaptive", et
                 G[(i, k)] = G.get((i, k), 0.0) + gi * gi
                 step = eta * gi * clip
                 W[(i, k)] = W.get((i, k), 0.0) - step
-                U[(i, k)] = U.get((i, k), 0.0) + (t - 1) * step
+                U[(i, k)] = U.get((i, k), 0.0) + max(t - 1 - avg_start, 0) * step
             if g != 0:
                 eta = rate(Gb[k], g)
                 Gb[k] += g * g
                 b[k] -= eta * g * clip
-                Ub[k] += (t - 1) * eta * g * clip
+                Ub[k] += max(t - 1 - avg_start, 0) * eta * g * clip
     if average:
-        W = {key: w - U.get(key, 0.0) / t for key, w in W.items()}
-        b = [bk - ub / t for bk, ub in zip(b, Ub)]
+        W = {key: w + U.get(key, 0.0) / (t - avg_start) for key, w in W.items()}
+        b = [bk + ub / (t - avg_start) for bk, ub in zip(b, Ub)]
     return W, b
 
 
@@ -104,6 +104,7 @@ def to_csr(samples, d):
     {"safe": False, "schedule": "constant", "eta0": 0.1, "average": True, "alpha": 0.001},
     {"K": 3},
     {"K": 3, "loss": "logistic", "average": True},
+    {"average": True, "avg_start": 60},
     {"weights": True},
 ])
 def test_update_rule_matches_reference(cfg):
@@ -114,11 +115,14 @@ def test_update_rule_matches_reference(cfg):
     if cfg.pop("weights", False):
         weights = np.random.default_rng(1).uniform(0.1, 3.0, len(labels))
     heads = 1 if K == 2 else K
+    average = cfg.get("average", False)
+    if cfg.get("avg_start"):
+        average = cfg["avg_start"]
     W_ref, b_ref = reference_train(samples, labels, heads, weights=weights, **cfg)
     clf = OnlineLinearClassifier(
         loss=cfg.get("loss", "hinge"), learning_rate=cfg.get("schedule", "adaptive"),
         eta0=cfg.get("eta0", 0.2), power_t=cfg.get("power_t", 0.5), eta_floor=cfg.get("floor", 0),
-        alpha=cfg.get("alpha", 0.0), average=cfg.get("average", False), safe=cfg.get("safe", True))
+        alpha=cfg.get("alpha", 0.0), average=average, safe=cfg.get("safe", True))
     clf.partial_fit(to_csr(samples, 40), labels, classes=list(range(K)), sample_weight=weights)
     coef = clf.coef_
     dense = np.zeros((heads, 40))
@@ -264,3 +268,17 @@ def test_input_validation():
         clf.partial_fit(sp.csr_matrix(np.eye(2)), [0, 1])
     with pytest.raises(TypeError):
         clf.predict("| a b")
+
+
+@pytest.mark.parametrize("average", [True, 20])
+def test_averaged_weights_equal_the_mean_of_the_iterates(average):
+    samples, labels = random_problem(n=80, seed=11)
+    X = to_csr(samples, 40)
+    clf = OnlineLinearClassifier(average=average, learning_rate="constant", eta0=0.1)
+    iterates = []
+    for i in range(80):
+        clf.partial_fit(X[i:i + 1], labels[i:i + 1], classes=[0, 1])
+        iterates.append(clf.weights_[:40, 0].astype(np.float64).copy())
+    start = 0 if average is True else average
+    expected = np.mean(iterates[start:], axis=0)
+    np.testing.assert_allclose(clf.coef_[0], expected, rtol=1e-5, atol=1e-6)

@@ -93,7 +93,8 @@ def train(
     power_t: float = typer.Option(0.5, help="Exponent for invscaling: eta0 / t^power_t."),
     eta_floor: float = typer.Option(0.0, help="Lowest adaptive rate (> 0 to follow drift)."),
     l2: float = typer.Option(0.0, "--l2", help="L2 strength (on features present)."),
-    average: bool = typer.Option(False, help="Predict with averaged weights."),
+    average: int = typer.Option(0, help="Predict with averaged weights: 1 averages from the "
+                                "start, N > 1 after N samples, 0 is off."),
     initial: Path | None = typer.Option(None, "--initial", "-i", help="Continue training "
                                         "this saved model (bit-identical to no stop)."),
     predict_only: Path | None = typer.Option(None, help="Also write a predict-only export."),
@@ -128,7 +129,7 @@ def train(
         try:
             clf = OnlineLinearClassifier(
                 loss=loss, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
-                eta_floor=eta_floor, alpha=l2, average=average, bits=bits, lookup=lookup,
+                eta_floor=eta_floor, alpha=l2, average=bool(average) if average <= 1 else average, bits=bits, lookup=lookup,
                 cross=tuple(cross), hash_seed=seed, random_state=seed)
             clf._check_params()
             if cross:

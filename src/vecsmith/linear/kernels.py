@@ -9,8 +9,9 @@ and score p = b + sum_i w_i x_i:
 * step size: constant eta0; invscaling eta0 / t**power_t (t = samples seen, from 1);
   adaptive (AdaGrad) max(eta0 / sqrt(G_i), eta_floor) with G_i += g_i**2 — the floor keeps
   learning alive on drifting streams, where plain AdaGrad's rates decay towards zero;
-* w_i -= eta_i * g_i; with averaging, u_i += (t - 1) * eta_i * g_i so that the average of the
-  weights after every step is w - u / t (the lazy trick of averaged SGD; no O(d) work per step).
+* w_i -= eta_i * g_i; with averaging from sample t0 on (t0 = 0: from the start),
+  u_i += max(t - 1 - t0, 0) * eta_i * g_i, so that the average of the weights after steps
+  t0+1 .. t is w + u / (t - t0) (the lazy trick of averaged SGD; no O(d) work per step).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _binary_loss(loss, m):
 
 @nb.njit(cache=True)
 def train_kernel(indptr, indices, values, yk, sw, W, G, U, b, Gb, Ub, state, loss, schedule,
-                 eta0, power_t, floor, alpha, average, fit_intercept, safe, out_pred, out_loss):
+                 eta0, power_t, floor, alpha, average, avg_start, fit_intercept, safe, out_pred,
+                 out_loss):
     """One pass over the batch, one sample at a time; writes progressive predictions/losses.
 
     `W` is (n_weights, K) float32; K = 1 for binary (class index 1 is the positive class).
@@ -130,8 +132,8 @@ def train_kernel(indptr, indices, values, yk, sw, W, G, U, b, Gb, Ub, state, los
                     eta = eta_t
                 step = eta * gi * clip
                 W[i, k] = W[i, k] - step
-                if average:
-                    U[i, k] += (t - 1) * step
+                if average and t - 1 > avg_start:
+                    U[i, k] += (t - 1 - avg_start) * step
             if fit_intercept and g != 0.0:
                 if schedule == ADAPTIVE:
                     Gb[k] += g * g
@@ -142,8 +144,8 @@ def train_kernel(indptr, indices, values, yk, sw, W, G, U, b, Gb, Ub, state, los
                     eta = eta_t
                 step = eta * g * clip
                 b[k] -= step
-                if average:
-                    Ub[k] += (t - 1) * step
+                if average and t - 1 > avg_start:
+                    Ub[k] += (t - 1 - avg_start) * step
     state[0] = t
 
 

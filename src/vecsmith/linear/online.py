@@ -78,7 +78,8 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
     eta0: base step size. power_t: exponent of "invscaling" (eta0 / t**power_t).
     eta_floor: lower bound on the adaptive per-feature rate; > 0 keeps following drift.
     alpha: L2 strength, applied to the weights of the features present in each sample.
-    average: predict with the average of the weights over all steps (averaged SGD).
+    average: predict with the average of the weights over all steps (averaged SGD); an int
+    n > 1 starts averaging after n samples (as scikit-learn's `average=n`).
     fit_intercept: learn a bias per head.
     safe: clip each hinge step so that y·score moves at most to the margin 1 (as VW's
     importance-invariant hinge update); it makes large `eta0` harmless.
@@ -94,7 +95,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, loss: str = "hinge", learning_rate: str = "adaptive", eta0: float = 0.2,
                  power_t: float = 0.5, eta_floor: float = 0.0, alpha: float = 0.0,
-                 average: bool = False, fit_intercept: bool = True, safe: bool = True,
+                 average: bool | int = False, fit_intercept: bool = True, safe: bool = True,
                  bits: int = 18,
                  lookup: bool = False, cross: Sequence[str] = (),
                  ngram_range: tuple[int, int] | None = None, hash_seed: int = 0,
@@ -132,6 +133,8 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"eta0 must be > 0, got {self.eta0}")
         if self.alpha < 0 or self.eta_floor < 0 or self.power_t < 0:
             raise ValueError("alpha, eta_floor and power_t must be >= 0")
+        if not isinstance(self.average, (bool, np.bool_)) and int(self.average) < 0:
+            raise ValueError(f"average must be a bool or an int >= 0, got {self.average!r}")
         if int(self.max_iter) < 1 or int(self.batch_size) < 1:
             raise ValueError("max_iter and batch_size must be >= 1")
 
@@ -152,6 +155,13 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         self._alloc(n0, K)
         self.t_ = np.zeros(1, np.int64)
         self.predict_only_ = False
+
+    def _avg_start(self) -> int:
+        """Samples after which averaging starts (0: from the first)."""
+        a = self.average
+        if isinstance(a, (bool, np.bool_)) or int(a) <= 1:
+            return 0
+        return int(a)
 
     def _alloc(self, n: int, K: int) -> None:
         self.weights_ = np.zeros((n, K), np.float32)
@@ -283,6 +293,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             self.avg_acc_, self.intercept_, self.adagrad_intercept_, self.avg_intercept_acc_,
             self.t_, _LOSSES[self.loss], _SCHEDULES[self.learning_rate], float(self.eta0),
             float(self.power_t), float(self.eta_floor), float(self.alpha), bool(self.average),
+            self._avg_start(),
             bool(self.fit_intercept), bool(self.safe), out_pred, out_loss)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> OnlineLinearClassifier:
@@ -333,10 +344,11 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         cache = getattr(self, "_avg_cache", None)
         if cache is not None and cache[0] == t:
             return cache[1], cache[2]
-        if t == 0:
+        span = t - self._avg_start()
+        if span <= 0:
             return self.weights_, self.intercept_
-        W = (self.weights_ - self.avg_acc_ / t).astype(np.float32)
-        b = self.intercept_ - self.avg_intercept_acc_ / t
+        W = (self.weights_ + self.avg_acc_ / span).astype(np.float32)
+        b = self.intercept_ + self.avg_intercept_acc_ / span
         self._avg_cache = (t, W, b)
         return W, b
 
