@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -143,3 +144,17 @@ def test_empty_samples_and_empty_batch():
     b = f.transform(["|a", "", []])
     assert b.indptr.tolist() == [0, 0, 0, 0]
     assert f.transform([]).n_samples == 0
+
+
+def test_cross_indices_match_vowpalwabbit_readable_model(tmp_path):
+    vw = pytest.importorskip("vowpalwabbit")
+    model = tmp_path / "readable.txt"
+    ws = vw.Workspace(f"--quiet -b 18 -q ab --hash all --readable_model {model}")
+    ws.learn("1 |a x:2 |b y |c z")
+    ws.finish()
+    lines = model.read_text().splitlines()
+    vw_idx = {int(line.split(":")[0]) for line in lines if re.match(r"^\d+:[-+0-9.e]+( |$)", line)}
+    vw_idx.discard(11650396 & 0x3FFFF)  # VW's constant feature; ours is the intercept
+    f = Featurizer(bits=18, cross=["ab"])
+    b = f.transform(["|a x:2 |b y |c z"])
+    assert set(b.indices.tolist()) == vw_idx
