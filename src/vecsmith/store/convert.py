@@ -91,7 +91,8 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": a.dim, "minn": a.minn,
             "maxn": a.maxn, "bucket": 0 if no_ngrams else a.bucket, "dtype": dtype,
             "nwords": nwords, "ngram_rows": 0 if no_ngrams else nrows,
-            "eos_ngrams": int(model._eos_ngrams), "source": os.path.basename(model.path),
+            "eos_ngrams": int(model._eos_ngrams), "oov": "error" if no_ngrams else "fasttext",
+            "source": os.path.basename(model.path),
             "source_format": f"fasttext-v{model.version}",
             "source_sha256": file_sha256(model.path) if checksum else ""}
 
@@ -188,6 +189,7 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
             "minn": params.get("minn", 0), "maxn": params.get("maxn", 0),
             "bucket": params.get("bucket", 0), "dtype": dtype, "nwords": n,
             "ngram_rows": 0 if table is None else len(table), "eos_ngrams": 0,
+            "oov": "error" if table is None else "fasttext",
             "source": os.path.basename(str(source)), "source_format": source_format,
             "source_sha256": file_sha256(source) if source and os.path.isfile(source) else ""}
 

@@ -19,8 +19,9 @@ Tensors of a store (names are part of the format, version 1):
 | `ngram_rows` | I32 (rows,) | row of each key in `ngrams` |
 
 Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version`, `dim`,
-`minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `source`,
-`source_sha256`, `source_format`.
+`minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `oov` ("fasttext":
+unknown words get their n-gram mean, zeros when none, as fastText answers; "error": unknown
+words raise KeyError), `source`, `source_sha256`, `source_format`.
 """
 
 from __future__ import annotations

@@ -73,6 +73,9 @@ class Vectors:
         self.minn, self.maxn = int(meta.get("minn", 0)), int(meta.get("maxn", 0))
         self.bucket = int(meta.get("bucket", 0))
         self._eos_ngrams = meta.get("eos_ngrams", "0") == "1"
+        # "fasttext": unknown words get their n-gram mean, zeros when they have none (as
+        # fastText answers); "error": unknown words are a KeyError (no n-grams to build from).
+        self._oov_error = meta.get("oov", "error") == "error"
         keys, rows = t.get("ngram_keys"), t.get("ngram_rows")
         if self._ngrams is None or self.bucket <= 0:
             self._prune = (0, np.zeros(0, np.int32), np.zeros(0, np.int32))
@@ -188,7 +191,7 @@ class Vectors:
         """
         blob, offsets = pack_words(list(words))
         out, found = self._lookup(blob, offsets)
-        if missing == "ngrams" and not self.has_ngrams and np.any(found < 0):
+        if missing == "ngrams" and self._oov_error and np.any(found < 0):
             missing = "error"
         if missing != "ngrams" and np.any(found < 0):
             unknown = [words[i] for i in np.flatnonzero(found < 0)[:5]]
@@ -203,7 +206,7 @@ class Vectors:
         raw = encode(word)
         blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
         out, found = self._lookup(blob, np.array([0, len(raw) + 1], dtype=np.int64))
-        if found[0] < 0 and not self.has_ngrams:
+        if found[0] < 0 and self._oov_error:
             raise KeyError(f"{word!r} is not in the vocabulary, and this store has no n-grams "
                            "to build it from (run `vecsmith transfer` to add them)")
         return out[0]
@@ -248,18 +251,21 @@ class Vectors:
 
     def get_ngram_vectors(self, words: Sequence[str | bytes], distinct: bool = False
                           ) -> list[tuple[str, np.ndarray]]:
-        """(substring, vector) for each word's subwords; `distinct`: each n-gram once."""
+        """(n-gram, vector) for each word's character n-grams; `distinct`: each n-gram once.
+
+        Unlike a `.bin`, a store keeps a known word's final vector, not its raw input row, so
+        only the n-gram lines are given (the word's own line of `print-ngrams` is left out).
+        """
         out: list[tuple[str, np.ndarray]] = []
         seen: set[str] = set()
         for w in words:
             strings, ids = self.get_subwords(w)
-            for k, (s, i) in enumerate(zip(strings, ids)):
+            skip = 1 if self.word_id(w) >= 0 else 0
+            for s, i in zip(strings[skip:], ids[skip:]):
                 if distinct and s in seen:
                     continue
                 seen.add(s)
-                is_word = k == 0 and self.word_id(w) >= 0
-                row = (self._vectors if is_word else self._ngrams)[int(i)]
-                out.append((s, row.astype(np.float32)))
+                out.append((s, self._ngrams[int(i)].astype(np.float32)))
         return out
 
     # -- neighbours ----------------------------------------------------------------------

@@ -1,0 +1,256 @@
+"""Compact stores against the fastText reader and the official implementation."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vecsmith import store
+from vecsmith.cli import app
+from vecsmith.datasets import gensim_test_file, lid176_path
+from vecsmith.fasttext import load_model
+from vecsmith.store import StoreFormatError
+
+REFERENCE = ["lee_fasttext_new.bin", "crime-and-punishment.bin", "pang_lee_polarity_fasttext.bin",
+             "lee_fasttext.bin"]
+
+
+def oov_words(n=1500, seed=0):
+    rng = random.Random(seed)
+    pools = ["abcdefghijklmnopqrstuvwxyz", "абвгдежзийклмнопрстуфхцчшщыэюя", "äöüßéèàç",
+             "日本語漢字テスト", "😀😃🚑🚒"]
+    return ["".join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 12)))
+            for _ in range(n)]
+
+
+def model_path(name):
+    return lid176_path() if name == "lid.176.ftz" else gensim_test_file(name)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stores")
+    out = {}
+    for name in [*REFERENCE, "lid.176.ftz"]:
+        for dtype in ("float32", "float16"):
+            path = folder / f"{name}.{dtype}.store"
+            store.convert_fasttext(model_path(name), path, dtype=dtype, quiet=True)
+            out[name, dtype] = path
+    return out
+
+
+@pytest.mark.parametrize("name", [*REFERENCE, "lid.176.ftz"])
+def test_float32_store_is_bit_identical(stores, name):
+    m, v = load_model(model_path(name)), store.open(stores[name, "float32"])
+    words = m.words + oov_words()
+    got, ref = v.get_many(words), m.get_word_vectors(words)
+    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+    assert v.words == m.words and len(v) == m.nwords and v.dim == m.get_dimension()
+    for w in words[:: max(1, len(words) // 200)]:
+        assert np.array_equal(v[w], m.get_word_vector(w))
+    assert (m.words[3] in v) and ("zzz-not-a-word" not in v)
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_float16_store_quality(stores, name):
+    m, v32, v16 = (load_model(model_path(name)), store.open(stores[name, "float32"]),
+                   store.open(stores[name, "float16"]))
+    words = m.words + oov_words(500)
+    a, b = v16.get_many(words), m.get_word_vectors(words)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    ok = nb > 0
+    cos = (a[ok] * b[ok]).sum(1) / (na[ok] * nb[ok])
+    assert cos.min() >= 0.9999
+    queries = m.words[: min(300, m.nwords)]
+    top1 = overlap = 0
+    for w in queries:
+        n16 = [x for x, _ in v16.most_similar(w, 10, device="cpu")]
+        n32 = [x for x, _ in v32.most_similar(w, 10, device="cpu")]
+        top1 += n16[0] == n32[0]
+        overlap += len(set(n16) & set(n32)) / 10
+    assert top1 / len(queries) >= 0.99 and overlap / len(queries) >= 0.98
+
+
+@pytest.mark.parametrize("name", ["lee_fasttext_new.bin", "crime-and-punishment.bin"])
+def test_float32_neighbours_match_official(stores, name):
+    fasttext = pytest.importorskip("fasttext")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        o = fasttext.load_model(str(model_path(name)))
+    v = store.open(stores[name, "float32"])
+    for w in [*v.words[1:60:3], "unseenwordxyz"]:
+        got = v.most_similar(w, 10, device="cpu")
+        ref = o.get_nearest_neighbors(w, 10)
+        np.testing.assert_allclose([s for _, s in got], [s for s, _ in ref], atol=1e-5)
+        for i in range(len(ref) - 1):  # same words except inside ties
+            if abs(ref[i][0] - ref[i + 1][0]) > 1e-5 and (i == 0 or
+                                                          abs(ref[i][0] - ref[i - 1][0]) > 1e-5):
+                assert got[i][0] == ref[i][1]
+    words = v.words
+    a, b, c = words[5], words[7], words[9]
+    got = v.analogy(a, b, c, 5)
+    ref = o.get_analogies(a, b, c, 5)
+    np.testing.assert_allclose([s for _, s in got], [s for s, _ in ref], atol=1e-5)
+
+
+def test_query_by_vector_and_exclusions(stores):
+    v = store.open(stores["lee_fasttext_new.bin", "float32"])
+    q = v["government"]
+    by_vec = v.most_similar(q, 3)
+    assert by_vec[0][0] == "government" and abs(by_vec[0][1] - 1) < 1e-6
+    by_word = v.most_similar("government", 3)
+    assert "government" not in [w for w, _ in by_word]
+    assert v.most_similar(q, 3, exclude=["government"]) == by_word
+    with pytest.raises(ValueError):
+        v.most_similar(np.zeros(3), 3)
+
+
+def test_ngrams_for_keeps_exact_vectors(tmp_path):
+    src = gensim_test_file("lee_fasttext_new.bin")
+    m = load_model(src)
+    wanted = ["governmentality", "australiaa", "unseenwordz", "government", "policies"]
+    small = tmp_path / "small.store"
+    store.convert_fasttext(m, small, dtype="float32", ngrams_for=wanted, quiet=True)
+    full = tmp_path / "full.store"
+    store.convert_fasttext(m, full, dtype="float32", quiet=True)
+    v = store.open(small)
+    assert np.array_equal(v.get_many(wanted), m.get_word_vectors(wanted))
+    assert os.path.getsize(small) < os.path.getsize(full)
+    assert len(v._ngrams) < m.args.bucket
+    # a word outside the list still gets the n-grams it shares with the list
+    _, ids = v.get_subwords("governmental")
+    assert 0 < len(ids) < len(m.get_subwords("governmental")[1])
+    # pruning a pruned model (.ftz) composes the two prune maps
+    lid = load_model(lid176_path())
+    out = tmp_path / "lid.store"
+    store.convert_fasttext(lid, out, dtype="float32", ngrams_for=["bonjour", "hello"],
+                           quiet=True)
+    assert np.array_equal(store.open(out).get_many(["bonjour", "hello"]),
+                          lid.get_word_vectors(["bonjour", "hello"]))
+
+
+def test_max_words_and_no_ngrams(tmp_path):
+    src = gensim_test_file("lee_fasttext_new.bin")
+    m = load_model(src)
+    out = tmp_path / "top.store"
+    store.convert_fasttext(m, out, dtype="float32", max_words=100, no_ngrams=True, quiet=True)
+    v = store.open(out)
+    assert v.words == m.words[:100] and not v.has_ngrams
+    assert np.array_equal(v[m.words[50]], m.get_word_vector(m.words[50]))
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        v["governmentality"]
+    with pytest.raises(KeyError, match="no n-grams"):
+        v.get_many(["government", "governmentality"])
+    assert not v.get_many(["governmentality"], missing="zero").any()
+
+
+def test_safetensors_readers_can_read_a_store(stores):
+    safetensors = pytest.importorskip("safetensors")
+    path = stores["lee_fasttext_new.bin", "float16"]
+    v = store.open(path)
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        assert set(f.keys()) >= {"vectors", "ngrams", "vocab_blob", "word_table"}
+        assert np.array_equal(f.get_tensor("vectors"), v.vectors)
+        assert f.metadata()["format"] == "vecsmith-store"
+
+
+def test_text_formats_convert_and_export(tmp_path):
+    vec = gensim_test_file("crime-and-punishment.vec")
+    out = tmp_path / "cp.store"
+    runner = CliRunner()
+    r = runner.invoke(app, ["convert", str(vec), str(out), "--dtype", "float32"])
+    assert r.exit_code == 0, r.output
+    v = store.open(out)
+    lines = vec.read_text(encoding="utf-8").splitlines()[1:]
+    first = lines[0].rstrip().split(" ")
+    assert v.words[0] == first[0]
+    np.testing.assert_allclose(v[first[0]], [float(x) for x in first[1:]], rtol=1e-6)
+    assert not v.has_ngrams
+    back = tmp_path / "back.vec"
+    r = runner.invoke(app, ["export", str(out), str(back)])
+    assert r.exit_code == 0, r.output
+    exported = back.read_text(encoding="utf-8").splitlines()
+    assert exported[0] == f"{len(v)} {v.dim}"
+    assert [ln.split(" ")[0] for ln in exported[1:]] == v.words
+    for a, b in zip(exported[1:6], lines[:5]):
+        assert [float(x) for x in a.split()[1:]] == pytest.approx(
+            [float(x) for x in b.split()[1:]], rel=1e-4)
+
+
+def test_cli_verbs_accept_a_store(stores):
+    runner = CliRunner()
+    path = str(stores["lee_fasttext_new.bin", "float32"])
+    model = str(gensim_test_file("lee_fasttext_new.bin"))
+    for verb in (["vectors", "government", "governmentality"], ["nn", "government", "-k", "3"],
+                 ["ngrams", "where"]):
+        a = runner.invoke(app, [verb[0], path, *verb[1:]])
+        b = runner.invoke(app, [verb[0], model, *verb[1:]])
+        assert a.exit_code == 0, a.output
+        if verb[0] == "ngrams":  # a store has no raw input row for the word itself
+            assert a.stdout.splitlines() == b.stdout.splitlines()[1:]
+        else:
+            assert a.stdout == b.stdout, (verb, a.output)
+    r = runner.invoke(app, ["info", path])
+    assert r.exit_code == 0 and "vecsmith-store" in r.stdout
+
+
+def test_bad_stores_raise_typed_errors(tmp_path, stores):
+    data = stores["lee_fasttext_new.bin", "float16"].read_bytes()
+    for cut in [0, 4, 8, 9, 50, 200, len(data) // 2, len(data) - 1]:
+        p = tmp_path / "cut.store"
+        p.write_bytes(data[:cut])
+        with pytest.raises(StoreFormatError):
+            store.open(p)
+    with pytest.raises(StoreFormatError, match=r"not a safetensors store|header"):
+        store.open(gensim_test_file("lee_fasttext_new.bin"))
+    bad = tmp_path / "bad.store"
+    bad.write_bytes(data[:8] + data[8:].replace(b"vecsmith-store", b"vecsmith-stork", 1))
+    with pytest.raises(StoreFormatError, match="not a vecsmith-store"):
+        store.open(bad)
+    # Random corruption anywhere: a typed error or a working store, never a crash.
+    rng = random.Random(7)
+    for _ in range(200):
+        corrupt = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            corrupt[rng.randrange(len(corrupt))] = rng.randrange(256)
+        bad.write_bytes(bytes(corrupt))
+        try:
+            v = store.open(bad)
+        except StoreFormatError:
+            continue
+        v.get_many(["government", "governmentality", "x"])
+        v.most_similar("government", 3, device="cpu")
+
+
+def test_convert_is_atomic(tmp_path, monkeypatch):
+    src = gensim_test_file("lee_fasttext_new.bin")
+    out = tmp_path / "lee.store"
+    store.convert_fasttext(src, out, quiet=True)
+    good = out.read_bytes()
+    m = load_model(src)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(m, "vocabulary_vectors", broken)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        store.convert_fasttext(m, out, quiet=True)
+    assert out.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["lee.store"]  # no temporary left behind
+
+
+def test_many_processes_share_one_store(stores):
+    path = stores["lee_fasttext_new.bin", "float16"]
+    code = ("import sys; from vecsmith import store; v = store.open(sys.argv[1]); "
+            "print(v.most_similar('government', 1, device='cpu')[0][0])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert outs == {store.open(path).most_similar("government", 1)[0][0]}
