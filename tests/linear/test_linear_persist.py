@@ -156,3 +156,21 @@ def test_integer_and_bool_classes_round_trip(tmp_path):
     m = OnlineLinearClassifier().fit(X, yi)
     m.save(tmp_path / "i.lin")
     assert OnlineLinearClassifier.load(tmp_path / "i.lin").classes_.tolist() == [10, 11, 12]
+
+
+@pytest.mark.parametrize("lookup", [False, True])
+def test_sparse_input_round_trip(tmp_path, lookup):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 50, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    y = rng.integers(0, 2, 300)
+    m = OnlineLinearClassifier(lookup=lookup, average=True)
+    m.partial_fit(X[:200], y[:200], classes=[0, 1])
+    m.save(tmp_path / "s.lin")
+    m.partial_fit(X[200:], y[200:])
+    r = OnlineLinearClassifier.load(tmp_path / "s.lin")
+    r.partial_fit(X[200:], y[200:])
+    assert m.coef_.shape == r.coef_.shape == (1, 50)
+    assert np.array_equal(m.coef_, r.coef_)
+    assert np.array_equal(m.decision_function(X), r.decision_function(X))

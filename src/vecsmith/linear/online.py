@@ -208,6 +208,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
                                 X.data.astype(np.float32))
             if grow:
                 self._n_rows = max(self._n_rows, X.shape[1]) if self.input_kind_ else X.shape[1]
+                self._ensure_rows(self._n_rows)
         else:
             kind = "features"
             if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
@@ -444,7 +445,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
                 tensors["avg_acc"] = np.ascontiguousarray(self.avg_acc_[:n])
             if f._named.shape[0]:
                 tensors["named_bits"] = np.packbits(f._named)
-        if f.lookup:
+        if f.lookup and self.input_kind_ != "sparse":
             keys = np.fromiter(f.table.keys(), np.int64, len(f.table))
             ids = np.fromiter(f.table.values(), np.int64, len(f.table))
             tensors["lookup_keys"] = keys
@@ -540,7 +541,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             model.avg_acc_ = np.zeros((0, K), np.float64)
         model.t_ = np.array([int(config["t"])], np.int64)
         f = model.featurizer_
-        if model.lookup:
+        if model.lookup and model.input_kind_ != "sparse":
             keys = tensors.get("lookup_keys")
             ids = tensors.get("lookup_ids")
             if keys is None or ids is None or keys.shape != ids.shape or len(keys) != n:
