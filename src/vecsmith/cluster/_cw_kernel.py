@@ -9,8 +9,8 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def cw_run(indptr, indices, weights, labels, iterations, seed, vote, keep, mut_kind,
-           mut_value):  # pragma: no cover - compiled
+def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed, vote, keep,
+           mut_kind, mut_value):  # pragma: no cover - compiled
     """Run CW in place on ``labels``; return (passes run, nodes changed in each pass).
 
     One pass visits every node with edges once, in a fresh random order; a node takes the
@@ -20,6 +20,11 @@ def cw_run(indptr, indices, weights, labels, iterations, seed, vote, keep, mut_k
     Mutation (``mut_kind`` 1 = constant rate ``mut_value``, 2 = rate 1/pass^mut_value): the
     node moves to an unused label instead; the last allowed pass never mutates. Stops after a
     pass that changes nothing.
+
+    Work saving that leaves the result unchanged: a node is recomputed only when one of the
+    nodes it listens to (``tindptr``/``tindices``: the transposed graph) changed label since its
+    last visit, or when its last vote was a tie (a tie draws again). Otherwise its winner is
+    the label it already holds, and skipping it consumes no random numbers either.
     """
     np.random.seed(seed)
     n = indptr.shape[0] - 1
@@ -51,6 +56,7 @@ def cw_run(indptr, indices, weights, labels, iterations, seed, vote, keep, mut_k
         if size[lab] == 0:
             free[n_free] = lab
             n_free += 1
+    dirty = np.ones(n, np.bool_)
     changes = np.zeros(iterations, np.int64)
     visit = 0
     passes = 0
@@ -75,7 +81,8 @@ def cw_run(indptr, indices, weights, labels, iterations, seed, vote, keep, mut_k
                 if n_free > 0:
                     n_free -= 1
                     new = free[n_free]
-            else:
+                    dirty[v] = True  # its neighbours' vote will differ from its new label
+            elif dirty[v]:
                 visit += 1
                 nt = 0
                 total = 0.0
@@ -101,9 +108,12 @@ def cw_run(indptr, indices, weights, labels, iterations, seed, vote, keep, mut_k
                         ties += 1
                         if np.random.random() * ties < 1.0:
                             new = lab
+                dirty[v] = ties > 1
                 if vote > 0.0 and total > 0.0 and best / total <= vote:
                     new = old
             if new != old:
+                for e in range(tindptr[v], tindptr[v + 1]):
+                    dirty[tindices[e]] = True
                 labels[v] = new
                 size[old] -= 1
                 size[new] += 1

@@ -168,8 +168,10 @@ def chinese_whispers(
         from vecsmith.cluster._cw_kernel import cw_run
 
         labels = np.arange(graph.shape[0], dtype=np.int64)
+        listeners = graph.T.tocsr()  # who hears a node: its rows in the transposed graph
         passes, changes = cw_run(graph.indptr.astype(np.int64), graph.indices.astype(np.int64),
-                                 weights, labels, int(iterations), seed_int, float(vote or 0.0),
+                                 weights, listeners.indptr.astype(np.int64),
+                                 listeners.indices.astype(np.int64), labels, int(iterations), seed_int, float(vote or 0.0),
                                  float(keep), mut_kind, mut_value)
         changes = [int(c) for c in changes]
     else:
