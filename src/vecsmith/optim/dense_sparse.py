@@ -19,7 +19,16 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.adam import adam as _adam_functional
 
-from .smorms3 import _check_hyperparameters, _scalar, init_smorms3_state, smorms3
+from .smorms3 import (
+    _check_hyperparameters,
+    _rows,
+    _scalar,
+    add_rows,
+    gather_rows,
+    init_smorms3_state,
+    put_rows,
+    smorms3,
+)
 
 __all__ = [
     "AdamRule",
@@ -212,32 +221,32 @@ def lazy_adam(
         values = grad._values()
         if values.numel() == 0:
             continue
-        index = tuple(grad._indices())
+        index = _rows(grad)
         if weight_decay != 0:
             if decoupled_weight_decay:
-                param.index_put_(index, param[index].mul_(1 - lr * weight_decay))
+                put_rows(param, index, gather_rows(param, index).mul_(1 - lr * weight_decay))
             else:
-                values = values.add(param[index], alpha=weight_decay)
+                values = values.add(gather_rows(param, index), alpha=weight_decay)
         exp_avg, exp_avg_sq = exp_avgs[i], exp_avg_sqs[i]
         # old <- b * old + (1 - b) * new  <=>  old += (1 - b) * (new - old), as SparseAdam
-        old_exp_avg = exp_avg[index]
+        old_exp_avg = gather_rows(exp_avg, index)
         exp_avg_update = values.sub(old_exp_avg).mul_(1 - beta1)
-        exp_avg.index_put_(index, exp_avg_update, accumulate=True)
-        old_exp_avg_sq = exp_avg_sq[index]
+        add_rows(exp_avg, index, exp_avg_update)
+        old_exp_avg_sq = gather_rows(exp_avg_sq, index)
         exp_avg_sq_update = values.pow(2).sub_(old_exp_avg_sq).mul_(1 - beta2)
-        exp_avg_sq.index_put_(index, exp_avg_sq_update, accumulate=True)
+        add_rows(exp_avg_sq, index, exp_avg_sq_update)
 
         numer = exp_avg_update.add_(old_exp_avg)
         second = exp_avg_sq_update.add_(old_exp_avg_sq)
         if amsgrad:
-            second = torch.maximum(max_exp_avg_sqs[i][index], second)
-            max_exp_avg_sqs[i].index_put_(index, second)
+            second = torch.maximum(gather_rows(max_exp_avg_sqs[i], index), second)
+            put_rows(max_exp_avg_sqs[i], index, second)
         denom = second.sqrt_().add_(eps)
         step = float(step_t.item())
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         step_size = lr * math.sqrt(bias_correction2) / bias_correction1
-        param.index_put_(index, -step_size * numer.div_(denom), accumulate=True)
+        add_rows(param, index, -step_size * numer.div_(denom))
 
 
 class SMORMS3Rule(UpdateRule):

@@ -311,6 +311,32 @@ def _multi_tensor_smorms3(
         torch._foreach_addcdiv_(d_params, x, r, value=-1)
 
 
+def _rows(grad: Tensor) -> tuple[Tensor, ...]:
+    """Index tensors of a coalesced sparse gradient: one per sparse dimension."""
+    return tuple(grad._indices())
+
+
+def gather_rows(t: Tensor, index: tuple[Tensor, ...]) -> Tensor:
+    """t[index] as a new tensor; `index_select` for the common one-sparse-dim case (faster)."""
+    return t.index_select(0, index[0]) if len(index) == 1 else t[index]
+
+
+def put_rows(t: Tensor, index: tuple[Tensor, ...], values: Tensor) -> None:
+    """t[index] = values for unique indices."""
+    if len(index) == 1:
+        t.index_copy_(0, index[0], values)
+    else:
+        t.index_put_(index, values)
+
+
+def add_rows(t: Tensor, index: tuple[Tensor, ...], values: Tensor) -> None:
+    """t[index] += values for unique indices (one rounding per element, like a sparse add_)."""
+    if len(index) == 1:
+        t.index_add_(0, index[0], values)
+    else:
+        t.index_put_(index, values, accumulate=True)
+
+
 def _sparse_smorms3(
     params: list[Tensor],
     grads: list[Tensor],
@@ -332,14 +358,12 @@ def _sparse_smorms3(
             continue
         if maximize:
             values = -values
-        index = tuple(grad._indices())
-        p_rows = param[index]
+        index = _rows(grad)
+        p_rows = gather_rows(param, index)
         if weight_decay != 0:
             p_rows.mul_(1 - lr * weight_decay)
-        mem_rows, g_rows, g2_rows = mem[index], g[index], g2[index]
+        mem_rows, g_rows, g2_rows = (gather_rows(t, index) for t in (mem, g, g2))
         _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
                                lr=lr, eps=eps, weight_decay=0.0, maximize=False)
-        param.index_put_(index, p_rows)
-        mem.index_put_(index, mem_rows)
-        g.index_put_(index, g_rows)
-        g2.index_put_(index, g2_rows)
+        for t, rows in ((param, p_rows), (mem, mem_rows), (g, g_rows), (g2, g2_rows)):
+            put_rows(t, index, rows)
