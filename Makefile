@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # torch is pinned to the local CPU wheel; any unpinned torch would pull a multi-GB CUDA build.
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-full clean
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: lint
 
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py
+
+bench-full: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py --full
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

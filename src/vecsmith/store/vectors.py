@@ -361,7 +361,10 @@ class Vectors:
         approx = np.zeros(len(norms), dtype=np.float32)
         np.divide(dots, norms, out=approx, where=norms > 0)
         approx[ban] = -np.inf
-        cand = np.argpartition(-approx, min(len(approx) - 1, 4 * k + 64))[: 4 * k + 64]
+        # float16 dot products resolve cosines to about 5e-4: re-score a pool wide enough that
+        # every word within that distance of the k-th best is in it.
+        pool = min(len(approx), 64 * k + 1024)
+        cand = np.argpartition(-approx, pool - 1)[:pool]
         cand = np.sort(cand[np.isfinite(approx[cand])])
         exact = np.zeros(len(cand), dtype=np.float32)
         np.divide(self._vectors[cand].astype(np.float32) @ qn, norms[cand], out=exact,
