@@ -254,3 +254,26 @@ def test_many_processes_share_one_store(stores):
                               text=True) for _ in range(3)]
     outs = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert outs == {store.open(path).most_similar("government", 1)[0][0]}
+
+
+def test_faiss_backend_matches_exact_search(stores):
+    pytest.importorskip("faiss")
+    v = store.open(stores["lee_fasttext_new.bin", "float32"])
+    for w in ["government", "governmentality", v.words[10]]:
+        exact = v.most_similar(w, 8, device="cpu")
+        fast = v.most_similar(w, 8, device="faiss")
+        assert [x for x, _ in fast] == [x for x, _ in exact]
+        np.testing.assert_allclose([s for _, s in fast], [s for _, s in exact], atol=1e-5)
+
+
+def test_cuda_search_matches_cpu(stores):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    for dtype in ("float32", "float16"):
+        v = store.open(stores["lee_fasttext_new.bin", dtype])
+        for w in ["government", "governmentality"]:
+            cpu = v.most_similar(w, 5, device="cpu")
+            gpu = v.most_similar(w, 5, device="cuda")
+            assert [x for x, _ in gpu][:3] == [x for x, _ in cpu][:3]
+            np.testing.assert_allclose([s for _, s in gpu], [s for _, s in cpu], atol=2e-3)

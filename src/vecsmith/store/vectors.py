@@ -281,9 +281,10 @@ class Vectors:
                      exclude: Sequence[str | bytes] = ()) -> list[tuple[str, float]]:
         """The k words of highest cosine to a word (known or not) or a vector, best first.
 
-        Exact search: blocked matrix-vector products over the memory-mapped matrix on the
-        CPU; on a GPU (device="auto" finds one) the matrix is uploaded once and kept there.
-        The query word itself is excluded, as fastText does.
+        Exact search: matrix-vector products over the memory-mapped matrix on the CPU; on a
+        GPU (device="auto" finds one) the matrix is uploaded once and kept there; with
+        device="faiss" a faiss flat inner-product index is built once (float32, in RAM) for
+        many repeated queries. The query word itself is excluded, as fastText does.
         """
         q, banned = self._query_vector(word_or_vector)
         return self._search(q, k, [*banned, *exclude], device)
@@ -312,7 +313,9 @@ class Vectors:
         k = max(0, min(k, self.nwords - len(set(ban))))
         if k == 0:
             return []
-        if resolve_device(device) == "cuda":
+        if device == "faiss":
+            ids, scores = self._search_faiss(qn, k, ban)
+        elif resolve_device(device) == "cuda":
             ids, scores = self._search_torch(qn, k, ban)
         else:
             ids, scores = self._search_cpu(qn, k, ban)
@@ -371,6 +374,22 @@ class Vectors:
                   where=norms[cand] > 0)
         order = np.lexsort((cand, -exact))[:k]
         return cand[order], exact[order]
+
+    def _search_faiss(self, qn: np.ndarray, k: int, ban: list[int]):
+        faiss = require("faiss", "repeated neighbour queries with device='faiss'")
+        if getattr(self, "_faiss_index", None) is None:
+            index = faiss.IndexFlatIP(self.dim)
+            for s in range(0, self.nwords, BLOCK_ROWS):
+                block = self._vectors[s : s + BLOCK_ROWS].astype(np.float32)
+                norms = self._norms[s : s + BLOCK_ROWS]
+                inv = np.zeros_like(norms)
+                np.divide(1.0, norms, out=inv, where=norms > 0)
+                index.add(np.ascontiguousarray(block * inv[:, None]))
+            self._faiss_index = index
+        scores, ids = self._faiss_index.search(qn[None, :].astype(np.float32), k + len(ban))
+        banned = set(ban)
+        keep = [(i, sc) for i, sc in zip(ids[0], scores[0]) if i >= 0 and i not in banned][:k]
+        return np.array([i for i, _ in keep], dtype=np.int64), np.array([sc for _, sc in keep])
 
     def _search_torch(self, qn: np.ndarray, k: int, ban: list[int]):
         torch = require("torch", "GPU neighbour search")
