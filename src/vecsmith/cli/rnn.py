@@ -326,7 +326,7 @@ def stems_query(
 
 
 def demo(console=console) -> None:
-    """Train a word → language classifier (~10 s) and stem embeddings (~8 s) on packaged
+    """Train a word → language classifier (~8 s) and stem embeddings (~6 s) on packaged
     wordfreq lists and show what they do."""
     import time
 
@@ -352,10 +352,10 @@ def demo(console=console) -> None:
         random.Random(0).shuffle(data)
         test, train = data[:1500], data[1500:]
         console.print(f"[bold]char-RNN language ID[/]: {len(train)} words of "
-                      f"{len(langs)} languages (wordfreq), right-to-left GRU, 10 s budget")
+                      f"{len(langs)} languages (wordfreq), right-to-left GRU, 8 s budget")
         t0 = time.perf_counter()
         result = train_classifier([w for w, _ in train], [lab for _, lab in train],
-                                  config=TrainConfig(epochs=50, batch_size=128, max_seconds=10,
+                                  config=TrainConfig(epochs=50, batch_size=128, max_seconds=8,
                                                      quiet=True),
                                   cell="gru", hidden_size=128, reverse=True, dropout=0.1)
         report = evaluate(result.model, [w for w, _ in test], [lab for _, lab in test])
@@ -384,9 +384,9 @@ def _demo_stems(console) -> None:
 
     words = [w for w in wordfreq.top_n_list("en", 20000) if w.isalpha() and len(w) >= 3]
     console.print(f"[bold]stem embeddings[/]: {len(words)} English words grouped by Snowball "
-                  "stem, triplet loss (cosine, margin 0.3, semi-hard), 8 s budget")
+                  "stem, triplet loss (cosine, margin 0.3, semi-hard), 6 s budget")
     result = StemEmbedder.fit(words, config=StemTrainConfig(steps=5000, p=48, k=4,
-                                                            max_seconds=8, eval_every=50,
+                                                            max_seconds=6, eval_every=50,
                                                             patience=100, quiet=True),
                               hidden_size=96, dim=48)
     console.print(f"held-out stems recall@10 during training: {result.best_recall:.3f}")
