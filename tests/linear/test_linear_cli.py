@@ -99,3 +99,15 @@ def test_demo_runs(capsys):
     demo(console)
     out = capsys.readouterr().out
     assert "held-out accuracy" in out
+
+
+def test_train_from_stdin_with_classes(data):
+    text = (data / "train.vw").read_text()
+    res = runner.invoke(linear_app, ["train", "-", "-f", str(data / "s.lin"), "--classes=-1,1",
+                                     "--quiet"], input=text)
+    assert res.exit_code == 0, res.output
+    a = OnlineLinearClassifier.load(data / "s.lin")
+    assert run("train", data / "train.vw", "-f", data / "f.lin", "--quiet").exit_code == 0
+    assert np.array_equal(a.weights_, OnlineLinearClassifier.load(data / "f.lin").weights_)
+    res = runner.invoke(linear_app, ["train", "-", "-f", str(data / "s.lin")], input=text)
+    assert res.exit_code != 0

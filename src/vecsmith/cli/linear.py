@@ -83,7 +83,10 @@ def train(
     data: str = typer.Argument(..., help="VW-format training file ('-' for stdin, one pass)."),
     model: Path = typer.Option(..., "--model", "-f", help="Where to write the model."),
     passes: int = typer.Option(1, help="Passes over the data (progressive loss is pass 1's)."),
-    bits: int = typer.Option(18, "--bits", "-b", help="Hash table of 2^bits weights."),
+    bits: int = typer.Option(18, "--bits", "-b", help="Hash table of 2^bits weights (4 bytes "
+                             "each per class, twice that with the adaptive rate's state)."),
+    classes: str | None = typer.Option(None, help="Comma-separated labels; skips the label "
+                                       "scan, so DATA may be '-' (stdin)."),
     cross: list[str] = typer.Option([], "--cross", "-q", help="Cross two namespaces (by first "
                                     "letter), like VW -q ab. Repeatable."),
     loss: str = typer.Option("hinge", help="hinge (linear SVM) or logistic."),
@@ -113,6 +116,8 @@ def train(
       vecsmith linear train train.vw -f m.lin --cross ab --bits 22 --passes 3
 
       vecsmith linear train more.vw -f m2.lin --initial m.lin   # continue training
+
+      zcat big.vw.gz | vecsmith linear train - -f m.lin --classes=-1,1   # stream stdin
     """
     import numpy as np
 
@@ -137,9 +142,12 @@ def train(
                 parse_cross(cross)
         except ValueError as exc:
             raise fail(str(exc)) from exc
-        if data == "-":
-            raise fail("training from stdin needs --initial (labels are scanned first)")
-        classes = _scan_labels(data)
+        if classes is not None:
+            classes = sorted({c.strip() for c in classes.split(",") if c.strip()})
+        elif data == "-":
+            raise fail("training from stdin needs --classes (or --initial)")
+        else:
+            classes = _scan_labels(data)
         if len(classes) < 2:
             raise fail(f"need at least two labels, found {classes}")
     show = not quiet
