@@ -35,7 +35,7 @@ def vec_file(tmp_path):
 def test_cluster_writes_tsv_json_and_map(tmp_path, vec_file):
     out, summary, png = tmp_path / "c.tsv", tmp_path / "s.json", tmp_path / "m.png"
     res = runner.invoke(app, ["cluster", str(vec_file), "-k", "5", "-t", "0.5", "--symmetrize",
-                              "union", "-o", str(out), "--summary", str(summary), "--map",
+                              "union", "-w", "top", "-o", str(out), "--summary", str(summary), "--map",
                               str(png), "--quiet", "--show", "4"])
     assert res.exit_code == 0, res.output
     lines = out.read_text(encoding="utf-8").splitlines()
