@@ -282,3 +282,12 @@ def test_averaged_weights_equal_the_mean_of_the_iterates(average):
     start = 0 if average is True else average
     expected = np.mean(iterates[start:], axis=0)
     np.testing.assert_allclose(clf.coef_[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_numeric_matrix_is_read_like_its_sparse_form():
+    samples, labels = random_problem(n=200, seed=4)
+    X = to_csr(samples, 40)
+    a = OnlineLinearClassifier().fit(X, labels)
+    b = OnlineLinearClassifier().fit(X.toarray(), labels)
+    assert np.array_equal(a.coef_, b.coef_)
+    assert np.array_equal(a.predict(X), b.predict(X.toarray()))

@@ -199,6 +199,10 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         return self.featurizer_.n_features
 
     def _featurize(self, X, grow: bool) -> SparseBatch:
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
+            import scipy.sparse as sp
+
+            X = sp.csr_matrix(X)  # a dense numeric matrix: its columns are the features
         if _is_sparse(X):
             kind = "sparse"
             X = X.tocsr()
