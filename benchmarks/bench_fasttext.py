@@ -21,58 +21,14 @@ import os
 import platform
 import random
 import resource
-import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from vecsmith.fasttext.synthetic import write_synthetic_model
 
 CACHE = Path(os.environ.get("VECSMITH_BENCH_CACHE", Path.home() / ".cache" / "vecsmith-bench"))
-MAGIC, VERSION = 793712314, 12
-
-
-def synthetic_words(n: int, seed: int = 0) -> list[bytes]:
-    """n distinct lowercase words of 3-14 letters."""
-    rng = np.random.default_rng(seed)
-    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-    out, seen = [], set()
-    while len(out) < n:
-        lengths = rng.integers(3, 15, size=n)
-        chars = letters[rng.integers(0, 26, size=int(lengths.sum()))].tobytes()
-        pos = 0
-        for length in lengths:
-            w = chars[pos : pos + length]
-            pos += length
-            if w not in seen:
-                seen.add(w)
-                out.append(w)
-                if len(out) == n:
-                    break
-    return out
-
-
-def write_model(path: Path, nwords: int, bucket: int, dim: int, seed: int = 0) -> None:
-    """Write a dense version-12 fastText .bin (cbow, ns, minn = maxn = 5) with random rows."""
-    rng = np.random.default_rng(seed)
-    words = [b"</s>", *synthetic_words(nwords - 1, seed)]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<ii", MAGIC, VERSION))
-        # dim ws epoch minCount neg wordNgrams loss(ns) model(cbow) bucket minn maxn lrUpdateRate t
-        f.write(struct.pack("<12id", dim, 5, 5, 5, 10, 1, 2, 1, bucket, 5, 5, 100, 1e-4))
-        f.write(struct.pack("<iiiqq", nwords, nwords, 0, nwords * 50, -1))
-        counts = np.sort(rng.zipf(1.3, size=nwords).astype(np.int64))[::-1] + 5
-        f.write(b"".join(w + b"\0" + struct.pack("<qb", int(c), 0) for w, c in zip(words, counts)))
-        for rows in (nwords + bucket, nwords):
-            f.write(b"\0")  # quant_input, then qout: false
-            f.write(struct.pack("<qq", rows, dim))
-            step = max(1, (1 << 26) // dim)
-            for s in range(0, rows, step):
-                n = min(step, rows - s)
-                f.write((rng.standard_normal((n, dim), dtype=np.float32) * 0.05).tobytes())
-    os.replace(tmp, path)
 
 
 def oov_words(n: int, seed: int = 1) -> list[str]:
@@ -83,6 +39,15 @@ def oov_words(n: int, seed: int = 1) -> list[str]:
 
 def store_path(model: str | Path) -> Path:
     return Path(str(model)).with_suffix(".f16.store")
+
+
+def anon_mb() -> float:
+    """Private memory now (RssAnon): mapped file pages are shared page cache, not counted."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def peak_rss_mb() -> float:
@@ -152,6 +117,7 @@ def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
     res["nn_later_s"] = (time.perf_counter() - t) / 3
     res["nn_top"] = str(first[0])
     res["peak_rss_mb"] = peak_rss_mb()
+    res["anon_mb"] = anon_mb()
     return res
 
 
@@ -187,7 +153,7 @@ def main() -> None:
     if not path.exists():
         print(f"writing {path} ...", flush=True)
         t = time.perf_counter()
-        write_model(path, nwords, bucket, dim)
+        write_synthetic_model(path, nwords, bucket, dim)
         print(f"  {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t:.0f} s",
               flush=True)
     size_gb = path.stat().st_size / 1e9
@@ -210,7 +176,7 @@ def report(results: list[dict], path: Path, size_gb: float) -> None:
     cols = [("open_s", "open (s)"), ("open_peak_rss_mb", "RSS after open (MB)"),
             ("oov_single_us", "OOV one-by-one (µs/word)"), ("oov_batch_us", "OOV batch (µs/word)"),
             ("nn_first_s", "first NN (s)"), ("nn_later_s", "later NN (s)"),
-            ("peak_rss_mb", "peak RSS (MB)")]
+            ("peak_rss_mb", "peak RSS (MB)"), ("anon_mb", "private at end (MB)")]
     table.add_column("tool")  # "store" = vecsmith's float16 store; "vecsmith" = the .bin
     for _, name in cols:
         table.add_column(name, justify="right")

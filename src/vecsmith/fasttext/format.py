@@ -8,6 +8,8 @@ never copies, so opening a 7 GB model costs almost no RAM.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -194,6 +196,7 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     if file_size == 0:
         raise FastTextFormatError(path, 0, "file is empty")
     buf = np.memmap(path, dtype=np.uint8, mode="r")
+    advise_random(buf)
     r = _Reader(path, buf)
     version = read_header(r)
     try:
@@ -225,6 +228,14 @@ def _read_body(r: _Reader, version: int, file_size: int) -> ModelFile:
     model = ModelFile(path, version, args, dictionary, quant_input, inp, qout, out, file_size)
     validate_shapes(model)
     return model
+
+
+def advise_random(buf: np.memmap) -> None:
+    """Tell the kernel rows are read at random: no readahead of neighbouring pages."""
+    mm = getattr(buf, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_RANDOM"):
+        with contextlib.suppress(OSError, ValueError):
+            mm.madvise(mmap.MADV_RANDOM)
 
 
 def read_header(r: _Reader) -> int:

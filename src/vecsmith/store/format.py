@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vecsmith.fasttext.format import advise_random
+
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
 _DTYPES = {"F16": np.float16, "F32": np.float32, "I32": np.int32, "I64": np.int64,
@@ -153,6 +155,8 @@ def read_store(path: str | os.PathLike) -> StoreFile:
     base = 8 + hlen
     data_len = size - base
     buf = np.memmap(path, dtype=np.uint8, mode="r") if size > base else np.zeros(0, np.uint8)
+    if size > base:
+        advise_random(buf)
     tensors: dict[str, np.ndarray] = {}
     for name, info in header.items():
         try:
