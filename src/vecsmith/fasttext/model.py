@@ -35,8 +35,9 @@ EOS = "</s>"
 DEFAULT_ERRORS = "surrogateescape"
 _CORES = os.cpu_count() or 1
 _NO_IDS = np.zeros(0, dtype=np.int32)  # tells the kernel to look words up itself
-_SUPERVISED_SEPARATORS = re.compile("[ \n\r\t\v\f\0]+")
-_UNSUPERVISED_SEPARATORS = re.compile("[ \t\n\v\f\r]+")
+# `Dictionary::readWord` splits on these; `std::istream >> word` (unsupervised) on isspace.
+_SUPERVISED_SEPARATORS = re.compile(b"[ \n\r\t\v\f\0]+")
+_UNSUPERVISED_SEPARATORS = re.compile(b"[ \t\n\v\f\r]+")
 
 
 def load_model(path: str | os.PathLike) -> FastTextModel:
@@ -321,7 +322,7 @@ class FastTextModel:
         raw = encode(text)
         if b"\n" in raw:
             raise ValueError("one line at a time: remove '\\n' from the text")
-        tokens = [t for t in re.split(_SUPERVISED_SEPARATORS.pattern.encode(), raw) if t]
+        tokens = [t for t in _SUPERVISED_SEPARATORS.split(raw) if t]
         tokens.append(EOS.encode())
         blob, offsets = pack_words(tokens)
         d, a = self._dict, self.args
@@ -376,7 +377,7 @@ class FastTextModel:
         if self.args.model == 3:
             rows, _ = self.line_rows(raw)
             return self.rows_mean(rows)
-        words = [t for t in re.split(_UNSUPERVISED_SEPARATORS.pattern.encode(), raw) if t]
+        words = [t for t in _UNSUPERVISED_SEPARATORS.split(raw) if t]
         out = np.zeros(self.args.dim, dtype=np.float32)
         if not words:
             return out
