@@ -439,11 +439,11 @@ def main() -> None:
     args.hidden = 128 if q else 256
     args.headline_hidden = 128 if q else 192
     args.dedupe_top = 50000 if q else 200000
-    args.budget = 6.0 if q else 120.0
-    args.grid_budget = 2.0 if q else 22.0
+    args.budget = 5.0 if q else 120.0
+    args.grid_budget = 1.5 if q else 22.0
     args.tp_seconds = 0.5 if q else 5.0
     args.stem_words = 8000 if q else 50000
-    args.stem_budget = 6.0 if q else 120.0
+    args.stem_budget = 4.0 if q else 120.0
     args.ft_epoch = 5 if q else 25
     torch.set_num_threads(args.threads)
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -110,6 +110,7 @@ def rnn_train(
     optimizer: str = typer.Option("adam", help="adam or smorms3."),
     val_fraction: float = typer.Option(0.1, help="Held-out share for early stopping."),
     patience: int = typer.Option(3, help="Evaluations without improvement before stopping."),
+    eval_every: int = typer.Option(None, help="Validate every N steps (default: each epoch)."),
     max_seconds: float = typer.Option(None, help="Stop training after this many seconds."),
     seed: int = typer.Option(0, help="Seed for initialisation, split and shuffling."),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
@@ -134,8 +135,8 @@ def rnn_train(
     if len(set(labels)) < 2:
         raise fail("need at least two distinct labels")
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                      val_fraction=val_fraction, patience=patience, max_seconds=max_seconds,
-                      seed=seed, device=device, quiet=quiet)
+                      val_fraction=val_fraction, patience=patience, eval_every=eval_every,
+                      max_seconds=max_seconds, seed=seed, device=device, quiet=quiet)
     try:
         result = train_classifier(texts, labels, config=cfg, cell=cell,
                                   hidden_size=hidden_size, embedding_dim=embedding_dim,
