@@ -13,6 +13,15 @@ from torch.optim import lr_scheduler as L
 from vecsmith.optim import SMORMS3, DenseSparseOptimizer
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # tiny tensors: a second intra-op thread only adds contention on a shared 2-core box
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _factories(momentum: bool):
     """One constructor per scheduler; CyclicLR/OneCycleLR cycle momentum only when the
     optimizer has betas (SMORMS3 has none: the documented cycle_momentum=False)."""

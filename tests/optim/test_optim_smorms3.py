@@ -11,6 +11,16 @@ from optim_reference import NumpySMORMS3
 
 from vecsmith.optim import SMORMS3, smorms3
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # tiny tensors: a second intra-op thread only adds contention on a shared 2-core box
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 SHAPES = [(7,), (5, 3), (2, 3, 4), ()]
 
 
