@@ -30,7 +30,7 @@ result = train_classifier(
 model = result.model
 report = evaluate(model, [w for w, _ in test], [lang for _, lang in test])
 print(f"accuracy {report.accuracy:.3f}  macro precision {report.macro_precision:.3f}")
-print(dict(zip(model.labels, report.precision.round(3), strict=True)))
+print({lab: round(float(p), 3) for lab, p in zip(model.labels, report.precision, strict=True)})
 
 # inputs of any lengths in any order, empty strings included; outputs come back in order
 words = ["Schmetterling", "", "papillon", "mariposa", "butterfly"]
