@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_sequence
 
-from vecsmith.rnn import PAD, CharVocab, packed_reverse_index, pad_ids, reverse_within_length
+from vecsmith.rnn import (
+    PAD,
+    CharVocab,
+    length_buckets,
+    packed_reverse_index,
+    pad_ids,
+    reverse_within_length,
+)
 
 seqs_strategy = st.lists(st.lists(st.integers(2, 9), min_size=0, max_size=7), min_size=1,
                          max_size=6)
@@ -89,3 +96,16 @@ def test_vocab_unk_and_json():
     with pytest.raises(TypeError):
         vocab.encode_batch(["a", 3])
     assert len(CharVocab.build(["aab"], min_count=2)) == 3
+
+
+@given(st.lists(st.integers(0, 50), min_size=0, max_size=40), st.integers(1, 8),
+       st.integers(1, 60))
+@settings(max_examples=80, deadline=None)
+def test_length_buckets_partition_and_bounds(lengths, batch_size, max_tokens):
+    buckets = length_buckets(lengths, batch_size, max_tokens)
+    flat = sorted(int(i) for b in buckets for i in b)
+    assert flat == list(range(len(lengths)))
+    for b in buckets:
+        assert 1 <= len(b) <= batch_size
+        width = max(1, max(lengths[i] for i in b))
+        assert len(b) == 1 or len(b) * width <= max_tokens

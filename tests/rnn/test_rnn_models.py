@@ -174,6 +174,12 @@ def test_embedding_dropout_is_active_only_in_training():
 def test_predict_proba_rows_sum_to_one():
     model = make("lstm")
     proba = model.predict_proba(TEXTS, batch_size=3)
+    with torch.no_grad():
+        direct = torch.softmax(model(TEXTS), 1)
+    torch.testing.assert_close(torch.from_numpy(proba), direct, atol=1e-6, rtol=1e-5)
+    # tiny token budget: every text in its own pass, same answers in the same order
+    tiny = model.predict_proba(TEXTS, batch_size=3, max_tokens=1)
+    torch.testing.assert_close(torch.from_numpy(tiny), direct, atol=1e-6, rtol=1e-5)
     assert proba.shape == (len(TEXTS), 3)
     torch.testing.assert_close(torch.from_numpy(proba.sum(1)), torch.ones(len(TEXTS)))
     assert set(model.predict(TEXTS)) <= {"x", "y", "z"}

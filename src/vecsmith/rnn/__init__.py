@@ -6,7 +6,13 @@ Requires torch (``pip install 'vecsmith[torch]'``) and safetensors for saving.
 
 from __future__ import annotations
 
-from .batching import CharBatch, packed_reverse_index, pad_ids, reverse_within_length
+from .batching import (
+    CharBatch,
+    length_buckets,
+    packed_reverse_index,
+    pad_ids,
+    reverse_within_length,
+)
 from .layernorm_gru import LayerNormGRU
 from .metrics import ClassificationReport, classification_report
 from .models import CELLS, CharEncoder, CharRNNClassifier, EncoderConfig
@@ -34,6 +40,7 @@ __all__ = [
     "WordIndex",
     "classification_report",
     "evaluate",
+    "length_buckets",
     "make_optimizer",
     "packed_reverse_index",
     "pad_ids",

@@ -100,3 +100,30 @@ def packed_reverse_index(batch_sizes: torch.Tensor) -> torch.Tensor:
     perm = torch.empty(int(batch_sizes.sum()), dtype=torch.long)
     perm[dst_pos] = src_pos
     return perm
+
+
+def length_buckets(lengths: Sequence[int] | np.ndarray, batch_size: int,
+                   max_tokens: int = 1 << 18) -> list[np.ndarray]:
+    """Split indices into batches of similar length for inference.
+
+    Sorting by length keeps padding small, and capping ``rows × longest`` at `max_tokens`
+    bounds memory however long one input is (a very long text gets a batch of its own).
+    The caller scatters results back by the returned indices, so its order never changes.
+    """
+    if batch_size < 1 or max_tokens < 1:
+        raise ValueError("batch_size and max_tokens must be >= 1")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    buckets: list[np.ndarray] = []
+    start = 0
+    n = len(order)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < batch_size:
+            width = max(int(lengths[order[end]]), 1)
+            if (end - start + 1) * width > max_tokens:
+                break
+            end += 1
+        buckets.append(order[start:end])
+        start = end
+    return buckets

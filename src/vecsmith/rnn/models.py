@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .batching import CharBatch, pad_ids, reverse_within_length
+from .batching import CharBatch, length_buckets, pad_ids, reverse_within_length
 from .layernorm_gru import LayerNormGRU
 from .serialize import ModelFormatError, load_folder, save_folder
 from .vocab import PAD, CharVocab
@@ -176,19 +176,22 @@ class CharRNNClassifier(nn.Module):
         return self.head(self.encoder(inputs))
 
     @torch.no_grad()
-    def predict_proba(self, texts: Inputs, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities ``[N, n_labels]`` (columns follow `labels`), in input order."""
+    def predict_proba(self, texts: Inputs, batch_size: int = 1024,
+                      max_tokens: int = 1 << 18) -> np.ndarray:
+        """Class probabilities ``[N, n_labels]`` (columns follow `labels`), in input order.
+
+        Inputs are grouped by length internally (at most `batch_size` rows and `max_tokens`
+        padded characters per forward pass), so one very long text cannot exhaust memory.
+        """
         was_training = self.training
         self.eval()
         try:
             batch = self.encoder.batch(texts)
-            out = []
-            for start in range(0, len(batch), batch_size):
-                idx = torch.arange(start, min(start + batch_size, len(batch)))
-                out.append(F.softmax(self(batch.select(idx)), dim=1).float().cpu())
-            if not out:
-                return np.zeros((0, len(self.labels)), dtype=np.float32)
-            return torch.cat(out).numpy()
+            out = torch.zeros(len(batch), len(self.labels))
+            for idx in length_buckets(batch.lengths.numpy(), batch_size, max_tokens):
+                index = torch.from_numpy(idx)
+                out[index] = F.softmax(self(batch.select(index)), dim=1).float().cpu()
+            return out.numpy()
         finally:
             self.train(was_training)
 

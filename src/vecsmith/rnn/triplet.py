@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from vecsmith._deps import require, resolve_device
 from vecsmith._progress import progress
 
-from .batching import pad_ids
+from .batching import length_buckets, pad_ids
 from .models import CharEncoder, EncoderConfig, Inputs, _load_state
 from .serialize import ModelFormatError, load_folder, save_folder
 from .train import make_optimizer
@@ -218,17 +218,17 @@ class StemEmbedder(nn.Module):
         return F.normalize(self.proj(self.encoder(inputs)), dim=1)
 
     @torch.no_grad()
-    def embed(self, words: Sequence[str], batch_size: int = 4096) -> np.ndarray:
-        """Unit vectors ``[N, dim]`` (float32) for `words`, in order."""
+    def embed(self, words: Sequence[str], batch_size: int = 4096,
+              max_tokens: int = 1 << 18) -> np.ndarray:
+        """Unit vectors ``[N, dim]`` (float32) for `words`, in order (length-bucketed inside)."""
         was = self.training
         self.eval()
         try:
             ids = self.vocab.encode_batch(list(words))
-            out = [self(pad_ids(ids[i:i + batch_size])).float().cpu()
-                   for i in range(0, len(ids), batch_size)]
-            if not out:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            return torch.cat(out).numpy()
+            out = torch.zeros(len(ids), self.dim)
+            for idx in length_buckets([len(x) for x in ids], batch_size, max_tokens):
+                out[torch.from_numpy(idx)] = self(pad_ids([ids[i] for i in idx])).float().cpu()
+            return out.numpy()
         finally:
             self.train(was)
 
