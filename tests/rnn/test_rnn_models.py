@@ -33,8 +33,10 @@ def make(cell="gru", **kw):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_batch_equals_per_example_in_input_order(cell, bidirectional, reverse):
-    model = make(cell, bidirectional=bidirectional, reverse=reverse, num_layers=2)
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_batch_equals_per_example_in_input_order(cell, bidirectional, reverse, pooling):
+    model = make(cell, bidirectional=bidirectional, reverse=reverse, num_layers=2,
+                 pooling=pooling)
     with torch.no_grad():
         batch = model(TEXTS)
         single = torch.cat([model([t]) for t in TEXTS])
@@ -75,6 +77,26 @@ def test_packed_equals_unpacked_and_per_sequence():
     torch.testing.assert_close(packed_h, gathered, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(packed_h, per_seq, atol=1e-6, rtol=1e-5)
     assert not torch.allclose(packed_h, out[:, -1])
+
+
+def test_mean_and_max_pooling_match_manual():
+    """Pooling covers exactly each sequence's own steps of the last layer's outputs."""
+    texts = [t for t in TEXTS if t]
+    last = make("gru", bidirectional=True)
+    mean = make("gru", bidirectional=True, pooling="mean")
+    mx = make("gru", bidirectional=True, pooling="max")
+    mean.load_state_dict(last.state_dict())
+    mx.load_state_dict(last.state_dict())
+    enc = last.encoder
+    with torch.no_grad():
+        got_mean, got_max = mean.encoder(texts), mx.encoder(texts)
+        for b, t in enumerate(texts):
+            x = enc.embedding(enc.batch([t]).ids)
+            out, _ = enc.rnn(x)  # one unpadded sequence: plain run, no packing
+            torch.testing.assert_close(got_mean[b], out[0].mean(0), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(got_max[b], out[0].max(0).values, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError):
+        make("gru", pooling="sum")
 
 
 def _reference_ln_gru(x, layer: LayerNormGRU, sfx="_l0"):

@@ -103,6 +103,8 @@ def rnn_train(
     layers: int = typer.Option(1, help="Stacked RNN layers."),
     bidirectional: bool = typer.Option(False, help="Read both directions."),
     reverse: bool = typer.Option(False, help="Read each text right to left."),
+    pooling: str = typer.Option("last", help="Text vector: last (final states), mean or max "
+                                             "over the steps."),
     dropout: float = typer.Option(0.1, help="Dropout after the character embedding."),
     epochs: int = typer.Option(20, help="Maximum passes over the data."),
     batch_size: int = typer.Option(128, help="Examples per step."),
@@ -141,7 +143,7 @@ def rnn_train(
         result = train_classifier(texts, labels, config=cfg, cell=cell,
                                   hidden_size=hidden_size, embedding_dim=embedding_dim,
                                   num_layers=layers, bidirectional=bidirectional,
-                                  reverse=reverse, dropout=dropout)
+                                  reverse=reverse, dropout=dropout, pooling=pooling)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     result.model.save(out)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .batching import CharBatch, length_buckets, pad_ids, reverse_within_length
 from .layernorm_gru import LayerNormGRU
@@ -26,6 +26,7 @@ from .serialize import ModelFormatError, load_folder, save_folder
 from .vocab import PAD, CharVocab
 
 CELLS = ("gru", "lstm", "elman", "layernorm-gru")
+POOLING = ("last", "mean", "max")
 
 Inputs = Sequence[str] | Sequence[Sequence[int]] | CharBatch
 
@@ -42,10 +43,14 @@ class EncoderConfig:
     reverse: bool = False
     dropout: float = 0.0
     rnn_dropout: float = 0.0
+    pooling: str = "last"
 
     def validate(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
+        if self.pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING)}; "
+                             f"got {self.pooling!r}")
         for name in ("embedding_dim", "hidden_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")
@@ -59,7 +64,7 @@ class EncoderConfig:
         unknown = set(data) - names
         if unknown:
             raise ModelFormatError(f"unknown encoder settings: {sorted(unknown)}")
-        cfg = cls(**data)
+        cfg = cls(**{"pooling": "last", **data})
         cfg.validate()
         return cfg
 
@@ -74,7 +79,11 @@ def _make_rnn(cfg: EncoderConfig) -> nn.Module:
 
 
 class CharEncoder(nn.Module):
-    """Embedding → dropout → (packed) RNN → final state per direction, ``[B, D*H]``."""
+    """Embedding → dropout → (packed) RNN → ``[B, D*H]`` per input.
+
+    ``pooling="last"`` (default) takes each direction's final state from ``h_n``; ``"mean"`` and
+    ``"max"`` pool the last layer's outputs over each sequence's own steps (padding excluded).
+    """
 
     def __init__(self, vocab: CharVocab, config: EncoderConfig | None = None):
         super().__init__()
@@ -118,10 +127,17 @@ class CharEncoder(nn.Module):
         # length >= 1, and this gives every empty string the same learned representation.
         packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
                                       enforce_sorted=False)
-        _, h_n = self.rnn(packed)
+        out, h_n = self.rnn(packed)
+        cfg = self.config
+        if cfg.pooling != "last":
+            padded, lens = pad_packed_sequence(out, batch_first=True)  # input order
+            valid = (torch.arange(padded.shape[1]).unsqueeze(0) < lens.unsqueeze(1))
+            valid = valid.to(padded.device).unsqueeze(-1)
+            if cfg.pooling == "mean":
+                return (padded * valid).sum(1) / lens.to(padded.device).unsqueeze(1)
+            return padded.masked_fill(~valid, float("-inf")).max(1).values
         if isinstance(h_n, tuple):  # LSTM: (h, c)
             h_n = h_n[0]
-        cfg = self.config
         dirs = 2 if cfg.bidirectional else 1
         last = h_n.view(cfg.num_layers, dirs, h_n.shape[1], cfg.hidden_size)[-1]
         return last.transpose(0, 1).reshape(h_n.shape[1], dirs * cfg.hidden_size)
