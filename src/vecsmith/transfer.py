@@ -216,7 +216,7 @@ def _check_inputs(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
                             f"{vectors.shape[0]} rows")
     if vectors.dtype.kind not in "fiu":
         raise TransferError(f"vectors must be numbers, dtype is {vectors.dtype}")
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = np.require(vectors, dtype=np.float32, requirements=["C", "W"])  # torch wants W
     if not np.isfinite(vectors).all():
         raise TransferError("vectors contain NaN or infinity")
     return vectors
@@ -234,12 +234,15 @@ def fit(
     weighting: str = "log-rank",
     counts: np.ndarray | None = None,
     ngram_dropout: float = 0.2,
+    weight_decay: float = 0.0,
+    lr_decay: float = 0.5,
     optimizer: str = "smorms3",
     lr: float = 0.05,
     batch_size: int = 256,
     epochs: int = 30,
     holdout: float = 0.02,
     patience: int = 3,
+    init: str = "mean",
     init_scale: float = 0.1,
     device: str = "auto",
     threads: int | None = None,
@@ -262,6 +265,10 @@ def fit(
         optimizer: ``"smorms3"`` (:class:`vecsmith.optim.SMORMS3`, lazy on sparse rows) or
             ``"adam"`` (:class:`vecsmith.optim.DenseSparseOptimizer`, lazy Adam); ``lr`` is
             SMORMS3's per-element step cap or Adam's learning rate.
+        init, init_scale: rows start at the mean training vector (``"mean"``) or at zero
+            (``"random"``), plus Gaussian noise of ``init_scale`` times a typical vector length.
+        weight_decay: decoupled weight decay of the optimizer (lazy: touched rows only).
+        lr_decay: ``lr`` is multiplied by this after every epoch without held-out progress.
         epochs, holdout, patience: at most ``epochs`` passes; ``holdout`` of the words (spread
             over all frequencies) are kept out of training and the table with their best mean
             cosine is returned, stopping after ``patience`` epochs without improvement
@@ -288,8 +295,13 @@ def fit(
         raise TransferError(f"optimizer must be 'smorms3' or 'adam', got {optimizer!r}")
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise TransferError("epochs, batch_size and patience must be positive")
+    if init not in ("mean", "random"):
+        raise TransferError(f"init must be 'mean' or 'random', got {init!r}")
     if lr <= 0 or norm_weight < 0 or init_scale < 0:
         raise TransferError("lr must be > 0; norm_weight and init_scale must be >= 0")
+    if not 0.0 < lr_decay <= 1.0 or weight_decay < 0:
+        raise TransferError(f"need 0 < lr_decay <= 1 (got {lr_decay}) and weight_decay >= 0 "
+                            f"(got {weight_decay})")
     weights_all = frequency_weights(len(words), weighting, counts)
 
     old_threads = torch.get_num_threads()
@@ -299,15 +311,16 @@ def fit(
         torch.set_num_threads(threads)
     try:
         return _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn,
-                    bucket, loss, norm_weight, ngram_dropout, optimizer, lr, batch_size,
-                    epochs, holdout, patience, init_scale, device, seed, quiet)
+                    bucket, loss, norm_weight, ngram_dropout, weight_decay,
+                    lr_decay, optimizer, lr, batch_size,
+                    epochs, holdout, patience, init, init_scale, device, seed, quiet)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn, bucket, loss,
-         norm_weight, ngram_dropout, optimizer, lr, batch_size, epochs, holdout, patience,
-         init_scale, device, seed, quiet) -> SubwordTable:
+         norm_weight, ngram_dropout, weight_decay, lr_decay, optimizer, lr, batch_size, epochs, holdout, patience,
+         init, init_scale, device, seed, quiet) -> SubwordTable:
     start = time.perf_counter()
     dev = torch.device(resolve_device(device))
     ids_np, offsets_np = ngram_ids(words, minn, maxn, bucket)
@@ -337,19 +350,23 @@ def _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, max
 
     bag = torch.nn.EmbeddingBag(bucket, dim, mode="mean", sparse=True)
     with torch.no_grad():
-        # Rows start small and random (a zero table has no cosine gradient); scaled so that a
-        # word's mean starts at ~init_scale of a typical vector length.
+        # Random noise of ~init_scale of a typical vector length; with init="mean" around the
+        # mean training vector: rows no training word reaches (n-grams only unseen words
+        # have) then add the best uninformed guess instead of noise.
         scale = init_scale * math.sqrt(ms_norm / dim)
         bag.weight.copy_(torch.randn(bucket, dim, generator=gen) * scale)
+        if init == "mean":
+            bag.weight.add_(torch.from_numpy(vectors[train].mean(0)))
     bag = bag.to(dev)
     if optimizer == "smorms3":
         from vecsmith.optim import SMORMS3
 
-        opt = SMORMS3(bag.parameters(), lr=lr)
+        opt = SMORMS3(bag.parameters(), lr=lr, weight_decay=weight_decay)
     else:
         from vecsmith.optim import DenseSparseOptimizer
 
-        opt = DenseSparseOptimizer(bag.parameters(), sparse="lazy_adam", lr=lr)
+        opt = DenseSparseOptimizer(bag.parameters(), sparse="lazy_adam", lr=lr,
+                                   weight_decay=weight_decay)
 
     def gather(batch: torch.Tensor, drop: bool) -> tuple[torch.Tensor, torch.Tensor]:
         lens = lengths[batch]
@@ -426,6 +443,8 @@ def _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, max
                 since += 1
                 if since >= patience:
                     break
+                for group in opt.param_groups:  # a plateau: smaller steps settle the noise
+                    group["lr"] *= lr_decay
         bar.update(task, completed=epochs * nbatches)
     table = best_table if best_table is not None else bag.weight.detach().to("cpu")
     return SubwordTable(table=table.numpy().astype(np.float32, copy=False), minn=minn,

@@ -78,12 +78,12 @@ def test_store_oov_vector_is_mean_of_table_rows(tmp_path):
 
 
 def test_fit_recovers_a_learnable_table_on_unseen_words():
-    words, vecs, _ = synthetic()
+    words, vecs, _ = synthetic(n=2000)
     test = transfer.stratified_holdout(len(words), 0.1, seed=5)
     mask = np.ones(len(words), bool)
     mask[test] = False
     tab = transfer.fit([w for w, m in zip(words, mask) if m], vecs[mask], bucket=4096,
-                       epochs=25, weighting="uniform", threads=1, quiet=True)
+                       epochs=15, weighting="uniform", threads=1, quiet=True)
     pred = tab.embed([words[i] for i in test])
     mean_baseline = cosines(np.repeat(vecs[mask].mean(0, keepdims=True), len(test), 0),
                             vecs[test]).mean()
@@ -184,7 +184,7 @@ def test_stratified_holdout_spreads_over_frequency_ranks():
 
 def test_frequency_weights():
     w = transfer.frequency_weights(1000, "log-rank")
-    assert w.mean() == pytest.approx(1.0, rel=1e-5)
+    assert w.mean() == pytest.approx(1.0, rel=1e-5)  # the loss scale does not depend on it
     assert np.all(np.diff(w) < 0) and w[0] / w[-1] > 5
     np.testing.assert_array_equal(transfer.frequency_weights(5, "uniform"), np.ones(5))
     c = transfer.frequency_weights(3, "counts", counts=np.array([100, 10, 1]))
@@ -204,6 +204,9 @@ def test_frequency_weights():
     ({"epochs": 0}, "positive"),
     ({"lr": 0.0}, "lr"),
     ({"threads": 0}, "threads"),
+    ({"init": "zeros"}, "init"),
+    ({"lr_decay": 0.0}, "lr_decay"),
+    ({"weight_decay": -1.0}, "weight_decay"),
 ])
 def test_bad_parameters_raise_typed_errors(kwargs, match):
     with pytest.raises(TransferError, match=match):
@@ -219,7 +222,7 @@ def test_bad_inputs_raise_typed_errors():
     bad[1, 1] = np.nan
     with pytest.raises(TransferError, match="NaN"):
         transfer.fit(["abc", "abd"], bad, quiet=True)
-    with pytest.raises(TransferError, match="nothing|no word"):
+    with pytest.raises(TransferError, match="no word has both"):
         transfer.fit(["</s>"], np.ones((1, 3)), quiet=True, holdout=0)
 
 
