@@ -78,6 +78,22 @@ def test_foreach_and_per_tensor_agree_float32():
     assert diff <= 1e-6
 
 
+def test_cpu_foreach_chunks_equal_per_tensor():
+    # lists larger than one CPU chunk (2^16 elements) are processed chunk by chunk
+    gen = torch.Generator().manual_seed(0)
+    sizes = [70_000, 10, 5_000] * 2 + [64] * 1100
+    a = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in sizes]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    oa, ob = SMORMS3(a, lr=0.01, foreach=True), SMORMS3(b, lr=0.01, foreach=False)
+    for _ in range(5):
+        for pa, pb in zip(a, b, strict=True):
+            pa.grad = torch.randn(pa.shape, generator=gen)
+            pb.grad = pa.grad.clone()
+        oa.step()
+        ob.step()
+    assert all(torch.allclose(pa, pb, atol=1e-6) for pa, pb in zip(a, b, strict=True))
+
+
 def test_foreach_groups_mixed_dtypes():
     p32 = torch.nn.Parameter(torch.randn(6))
     p64 = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))

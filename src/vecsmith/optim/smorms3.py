@@ -287,28 +287,68 @@ def _multi_tensor_smorms3(
 ) -> None:
     grouped = Optimizer._group_tensors_by_device_and_dtype([params, grads, mems, gs, g2s])
     for (d_params, d_grads, d_mems, d_gs, d_g2s), _ in grouped.values():
-        if maximize:
-            d_grads = torch._foreach_neg(d_grads)
-        if weight_decay != 0:
-            torch._foreach_mul_(d_params, 1 - lr * weight_decay)
-        r = torch._foreach_add(d_mems, 1)
-        torch._foreach_reciprocal_(r)
-        torch._foreach_lerp_(d_gs, d_grads, r)
-        sq = torch._foreach_mul(d_grads, d_grads)
-        torch._foreach_lerp_(d_g2s, sq, r)
-        del sq
-        x = torch._foreach_mul(d_gs, d_gs)
-        torch._foreach_copy_(r, d_g2s)  # reuse r's memory for g2 + eps
-        torch._foreach_add_(r, eps)
-        torch._foreach_div_(x, r)
-        torch._foreach_addcmul_(d_mems, d_mems, x, value=-1)
-        torch._foreach_add_(d_mems, 1)
-        torch._foreach_clamp_max_(x, lr)
-        torch._foreach_mul_(x, d_grads)
-        torch._foreach_copy_(r, d_g2s)
-        torch._foreach_sqrt_(r)
-        torch._foreach_add_(r, eps)
-        torch._foreach_addcdiv_(d_params, x, r, value=-1)
+        if d_params[0].device.type == "cpu":
+            # CPU foreach ops are loops over tensors; keeping each chunk's temporaries small
+            # keeps them in cache (one big list was 2x slower than the loop on large tensors)
+            for lo, hi in _cpu_chunks(d_params):
+                _multi_tensor_group(d_params[lo:hi], d_grads[lo:hi], d_mems[lo:hi],
+                                    d_gs[lo:hi], d_g2s[lo:hi], lr=lr, eps=eps,
+                                    weight_decay=weight_decay, maximize=maximize)
+        else:
+            _multi_tensor_group(d_params, d_grads, d_mems, d_gs, d_g2s, lr=lr, eps=eps,
+                                weight_decay=weight_decay, maximize=maximize)
+
+
+_CPU_CHUNK_ELEMENTS = 1 << 16
+
+
+def _cpu_chunks(tensors: list[Tensor]) -> list[tuple[int, int]]:
+    """Consecutive index ranges holding at most ~_CPU_CHUNK_ELEMENTS elements (or one tensor)."""
+    chunks, start, size = [], 0, 0
+    for i, t in enumerate(tensors):
+        if size and size + t.numel() > _CPU_CHUNK_ELEMENTS:
+            chunks.append((start, i))
+            start, size = i, 0
+        size += t.numel()
+    chunks.append((start, len(tensors)))
+    return chunks
+
+
+def _multi_tensor_group(
+    d_params: list[Tensor],
+    d_grads: list[Tensor],
+    d_mems: list[Tensor],
+    d_gs: list[Tensor],
+    d_g2s: list[Tensor],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """The multi-tensor SMORMS3 update of one list of same-device, same-dtype tensors."""
+    if maximize:
+        d_grads = torch._foreach_neg(d_grads)
+    if weight_decay != 0:
+        torch._foreach_mul_(d_params, 1 - lr * weight_decay)
+    r = torch._foreach_add(d_mems, 1)
+    torch._foreach_reciprocal_(r)
+    torch._foreach_lerp_(d_gs, d_grads, r)
+    sq = torch._foreach_mul(d_grads, d_grads)
+    torch._foreach_lerp_(d_g2s, sq, r)
+    del sq
+    x = torch._foreach_mul(d_gs, d_gs)
+    torch._foreach_copy_(r, d_g2s)  # reuse r's memory for g2 + eps
+    torch._foreach_add_(r, eps)
+    torch._foreach_div_(x, r)
+    torch._foreach_addcmul_(d_mems, d_mems, x, value=-1)
+    torch._foreach_add_(d_mems, 1)
+    torch._foreach_clamp_max_(x, lr)
+    torch._foreach_mul_(x, d_grads)
+    torch._foreach_copy_(r, d_g2s)
+    torch._foreach_sqrt_(r)
+    torch._foreach_add_(r, eps)
+    torch._foreach_addcdiv_(d_params, x, r, value=-1)
 
 
 def _rows(grad: Tensor) -> tuple[Tensor, ...]:
