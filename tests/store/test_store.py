@@ -277,3 +277,16 @@ def test_cuda_search_matches_cpu(stores):
             gpu = v.most_similar(w, 5, device="cuda")
             assert [x for x, _ in gpu][:3] == [x for x, _ in cpu][:3]
             np.testing.assert_allclose([s for _, s in gpu], [s for _, s in cpu], atol=2e-3)
+
+
+def test_float16_widening_is_exact_for_every_value(tmp_path):
+    """The kernel's float16 -> float32 conversion, over all 65,536 bit patterns."""
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)].reshape(-1, 8)[:4000]
+    words = [f"w{i}" for i in range(len(finite))]
+    out = tmp_path / "all.store"
+    store.convert_vectors(words, finite, out, dtype="float16")
+    got = store.open(out).get_many(words)
+    # rows are added to a zeroed float32 vector, as fastText does: -0.0 comes back as +0.0
+    want = np.float32(0.0) + finite.astype(np.float32)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
