@@ -242,7 +242,7 @@ def fit(
     epochs: int = 30,
     holdout: float = 0.02,
     patience: int = 3,
-    init: str = "mean",
+    init: str = "random",
     init_scale: float = 0.1,
     device: str = "auto",
     threads: int | None = None,
@@ -265,8 +265,10 @@ def fit(
         optimizer: ``"smorms3"`` (:class:`vecsmith.optim.SMORMS3`, lazy on sparse rows) or
             ``"adam"`` (:class:`vecsmith.optim.DenseSparseOptimizer`, lazy Adam); ``lr`` is
             SMORMS3's per-element step cap or Adam's learning rate.
-        init, init_scale: rows start at the mean training vector (``"mean"``) or at zero
-            (``"random"``), plus Gaussian noise of ``init_scale`` times a typical vector length.
+        init, init_scale: rows start at zero (``"random"``, default) or at the mean training
+            vector (``"mean"``: unseen n-grams then pull towards the common direction, which
+            costs neighbour overlap), plus Gaussian noise of ``init_scale`` times a typical
+            vector length.
         weight_decay: decoupled weight decay of the optimizer (lazy: touched rows only).
         lr_decay: ``lr`` is multiplied by this after every epoch without held-out progress.
         epochs, holdout, patience: at most ``epochs`` passes; ``holdout`` of the words (spread
