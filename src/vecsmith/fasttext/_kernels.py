@@ -189,7 +189,7 @@ def ngram_capacity(maxlen, maxn):
     return (maxlen + 2) * max(1, min(maxn, maxlen + 2)) + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def bucket_row(h, bucket, nwords, pruneidx_size, prune_keys, prune_values):
     """`pushHash(hash % bucket)`: the input row of an n-gram, or -1 when pruning dropped it."""
     if bucket <= 0 or pruneidx_size == 0:
@@ -271,7 +271,6 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
     batches across threads.
     """
     nrows = codes.shape[0] if quant else mat.shape[0]
-    touched = np.float32(0.0)  # returned so the compiler keeps the early loads
     n = qoffsets.shape[0] - 1
     dim = out.shape[1]
     maxlen = 0
@@ -295,32 +294,31 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
             wid = -1
         count = subword_rows(q, s, e, wid, minn, maxn, bucket, nwords, pruneidx_size,
                              prune_keys, prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows)
-        x = out[i]
         if quant:
+            x = out[i]
             for k in range(count):
                 add_quant_row(x, rows[k], codes, centroids, nsubq, dsub, lastdsub, norm_codes,
                               norm_centroids, qnorm)
         else:
-            # Independent loads of every row's first element let the CPU fetch all rows from
-            # memory at once, instead of one cache miss after another in the loop below.
+            # Element loops into out[i, j]: a view out[i] plus array arithmetic per row
+            # measured several times slower on small dimensions, and no faster on large ones.
             for k in range(count):
-                touched += mat[rows[k], 0]
-            for k in range(count):
-                x += mat[rows[k]]  # the array form compiles to the tightest loop here
+                r = rows[k]
+                for j in range(dim):
+                    out[i, j] += mat[r, j]
         if count > 0:
             scale = np.float32(1.0 / count)
             for j in range(dim):
-                x[j] *= scale
+                out[i, j] *= scale
         if unit:
             norm = np.float32(0.0)
             for j in range(dim):
-                norm += x[j] * x[j]
+                norm += out[i, j] * out[i, j]
             norm = np.float32(np.sqrt(norm))
             if norm > 0:
                 scale = np.float32(1.0 / np.float64(norm))
                 for j in range(dim):
-                    x[j] *= scale
-    return touched
+                    out[i, j] *= scale
 
 
 @njit(cache=True, nogil=True)

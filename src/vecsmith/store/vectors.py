@@ -156,32 +156,37 @@ class Vectors:
         return self.word_id(word) >= 0
 
     # -- vectors -------------------------------------------------------------------------
+    @cached_property
+    def _kernel(self):
+        """The lookup kernel and every argument after the query, bound once."""
+        from vecsmith.fasttext.model import parallel_chunks
+
+        kernels = _kernels()
+        size, keys, rows = self._prune
+        ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
+        params = (self.minn, self.maxn, self.bucket, size, keys, rows, self._eos_ngrams)
+        if self._half:
+            return kernels.store_vectors_f16_into, (
+                self._blob, self._offsets, self._table, self._vectors.view(np.uint16),
+                ngrams.view(np.uint16), kernels.HALF_TO_FLOAT, *params), parallel_chunks
+        return kernels.store_vectors_f32_into, (
+            self._blob, self._offsets, self._table, self._vectors, ngrams, *params
+        ), parallel_chunks
+
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
         out = np.zeros((n, self.dim), dtype=np.float32)
         found = np.empty(n, dtype=np.int64)
-        tables = self._kernel_tables
-        size, keys, rows = self._prune
-        kernels = _kernels()
-        from vecsmith.fasttext.model import parallel_chunks
+        kernel, args, parallel_chunks = self._kernel
+        if n < 1024:  # one call; threads only pay off on big batches
+            kernel(out, found, blob, offsets, *args)
+            return out, found
 
         def run(lo: int, hi: int) -> None:
-            kernels.store_vectors_into(out[lo:hi], found[lo:hi], blob, offsets[lo : hi + 1],
-                                       self._blob, self._offsets, self._table, *tables,
-                                       self._half, kernels.HALF_TO_FLOAT, self.minn, self.maxn,
-                                       self.bucket, size, keys, rows, self._eos_ngrams)
+            kernel(out[lo:hi], found[lo:hi], blob, offsets[lo : hi + 1], *args)
 
         parallel_chunks(run, n)
         return out, found
-
-    @cached_property
-    def _kernel_tables(self) -> tuple[np.ndarray, ...]:
-        """(vec32, vec16, ng32, ng16): the float32 pair, or float16 bits as uint16."""
-        ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
-        e32, e16 = np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.uint16)
-        if self._half:
-            return e32, self._vectors.view(np.uint16), e32, ngrams.view(np.uint16)
-        return self._vectors, e16, ngrams, e16
 
     def get_many(self, words: Sequence[str | bytes], missing: str = "ngrams") -> np.ndarray:
         """Vectors of many words as one float32 array.
