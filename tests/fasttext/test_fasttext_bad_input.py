@@ -161,7 +161,7 @@ def test_quantized_header_checks(tmp_path, lid_bytes):
 mutation = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
 
 
-@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.data_too_large])
 @given(mutations=st.lists(mutation, min_size=1, max_size=6),
        cut=st.one_of(st.none(), st.integers(min_value=0)),
@@ -179,7 +179,7 @@ def test_fuzz_dense(tmp_path_factory, small_bytes, mutations, cut, insert):
     exercise(write(tmp_path_factory.mktemp("fz"), bytes(data)))
 
 
-@settings(max_examples=60, deadline=3000, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.data_too_large])
 @given(mutations=st.lists(mutation, min_size=1, max_size=4),
        region=st.sampled_from(["header", "dictionary", "anywhere"]))
