@@ -69,7 +69,9 @@ def cluster_command(
     words: Path = typer.Option(None, "--words", help="Word list for a .npy matrix (one per line)."),
     max_words: int = typer.Option(None, "--max-words", "-n", help="Cluster the first N words only "
                                   "(the most frequent in most files)."),
-    k: int = typer.Option(DEFAULT_K, "--neighbors", "-k", help="Neighbours per word in the graph."),
+    k: int = typer.Option(DEFAULT_K, "--neighbors", "-k", help="Neighbours per word in the graph. "
+                          "30 suits ~50k words; use 15 (with -w top) for 400k-word vocabularies, "
+                          "where larger k chains rare words into one giant cluster."),
     symmetrize: str = typer.Option(DEFAULT_SYMMETRIZE, "--symmetrize",
                                    help="union: edge if either word lists the other; mutual: only "
                                         "if both do (fewer hub edges, no giant cluster); none."),
