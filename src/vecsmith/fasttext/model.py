@@ -254,17 +254,26 @@ class FastTextModel:
         blob, offsets = pack_words(words)
         return self._vectors_for(blob, offsets, _NO_IDS)
 
+    @cached_property
+    def _dictionary_args(self) -> tuple:
+        """Every kernel argument after the query and ids (eos flag excluded), bound once:
+        a single-word lookup then costs one compiled call."""
+        a, d = self.args, self._dict
+        return (d.blob, d.offsets, self._table, a.minn, a.maxn, a.bucket, d.nwords,
+                d.pruneidx_size, d.prune_keys, d.prune_values, self._eos_ngrams)
+
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
                      unit: bool = False) -> np.ndarray:
-        a, d = self.args, self._dict
         n = len(offsets) - 1
-        out = np.zeros((n, a.dim), dtype=np.float32)
+        out = np.zeros((n, self.args.dim), dtype=np.float32)
+        args = self._dictionary_args
+        if n < 1024:  # threads only pay off on big batches
+            _kernels.word_vectors_into(out, blob, offsets, wids, *args, unit, *self._input)
+            return out
 
         def run(lo: int, hi: int) -> None:
             _kernels.word_vectors_into(out[lo:hi], blob, offsets[lo : hi + 1], wids[lo:hi],
-                                       d.blob, d.offsets, self._table, a.minn, a.maxn, a.bucket, d.nwords, d.pruneidx_size,
-                                       d.prune_keys, d.prune_values, self._eos_ngrams, unit,
-                                       *self._input)
+                                       *args, unit, *self._input)
 
         parallel_chunks(run, n)
         return out
