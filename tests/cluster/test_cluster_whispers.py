@@ -187,3 +187,37 @@ def test_bad_graphs():
 def test_relabel_by_size():
     np.testing.assert_array_equal(relabel_by_size(np.array([7, 3, 3, -1, 7, 3])),
                                   [1, 0, 0, -1, 1, 0])
+
+
+@pytest.mark.parametrize("options", [("top", 0.0, 0.0, 0, 0.0), ("log", 0.0, 0.0, 0, 0.0),
+                                     ("lin", 0.4, 0.0, 0, 0.0), ("top", 0.0, 0.3, 0, 0.0),
+                                     ("top", 0.0, 0.0, 1, 0.05), ("top", 0.0, 0.0, 2, 1.5)])
+def test_skipping_unchanged_neighbourhoods_changes_nothing(options):
+    from vecsmith.cluster._cw_kernel import cw_run
+
+    weighting, vote, keep, mut_kind, mut_value = options
+    sym, _ = planted(20, 20, 4, 3, seed=9, w_in=(0.2, 1.0), w_out=(0.2, 0.9))
+    rng = np.random.default_rng(0)
+    directed = sp.random(300, 300, density=0.02, random_state=1, format="csr")
+    directed.data = rng.uniform(0.1, 1.0, directed.nnz)
+    directed.setdiag(0)
+    directed.eliminate_zeros()
+    for A in (sym, directed):
+        A = sp.csr_matrix(A)
+        T = A.T.tocsr()
+        w = edge_weights(A, weighting)
+        args = (A.indptr.astype(np.int64), A.indices.astype(np.int64), w,
+                T.indptr.astype(np.int64), T.indices.astype(np.int64))
+        for seed in range(3):
+            lazy, full = np.arange(A.shape[0]), np.arange(A.shape[0])
+            _, c1 = cw_run(*args, lazy, 20, seed, vote, keep, mut_kind, mut_value, True)
+            _, c2 = cw_run(*args, full, 20, seed, vote, keep, mut_kind, mut_value, False)
+            np.testing.assert_array_equal(lazy, full)
+            np.testing.assert_array_equal(c1, c2)
+
+
+def test_directed_degrees_count_both_directions():
+    # 0 -> 1 only: node 1 has no out-edges but one neighbour, so lin/log weights stay finite
+    A = sp.csr_matrix(np.array([[0, 2.0, 0], [0, 0, 0], [0, 3.0, 0]]))
+    np.testing.assert_allclose(edge_weights(A, "lin"), [2.0 / 2, 3.0 / 2])
+    np.testing.assert_allclose(edge_weights(A, "log"), [2.0 / np.log2(3), 3.0 / np.log2(3)])

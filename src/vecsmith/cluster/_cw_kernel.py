@@ -10,7 +10,7 @@ import numpy as np
 
 @numba.njit(cache=True)
 def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed, vote, keep,
-           mut_kind, mut_value):  # pragma: no cover - compiled
+           mut_kind, mut_value, lazy=True):  # pragma: no cover - compiled
     """Run CW in place on ``labels``; return (passes run, nodes changed in each pass).
 
     One pass visits every node with edges once, in a fresh random order; a node takes the
@@ -25,6 +25,7 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
     nodes it listens to (``tindptr``/``tindices``: the transposed graph) changed label since its
     last visit, or when its last vote was a tie (a tie draws again). Otherwise its winner is
     the label it already holds, and skipping it consumes no random numbers either.
+    ``lazy=False`` recomputes every node (the tests check both give the same labels).
     """
     np.random.seed(seed)
     n = indptr.shape[0] - 1
@@ -82,7 +83,7 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
                     n_free -= 1
                     new = free[n_free]
                     dirty[v] = True  # its neighbours' vote will differ from its new label
-            elif dirty[v]:
+            elif dirty[v] or not lazy:
                 visit += 1
                 nt = 0
                 total = 0.0

@@ -70,11 +70,16 @@ def _check_graph(graph):
 
 def edge_weights(graph, weighting: Weighting = "top") -> np.ndarray:
     """Per-edge vote weights of a CSR graph: ``top`` the raw weight, ``lin`` divided by the
-    neighbour's degree, ``log`` divided by log2(neighbour degree + 1) (never log 1 = 0)."""
+    neighbour's degree, ``log`` divided by log2(neighbour degree + 1) (never log 1 = 0).
+    Degree: the number of nodes joined to it by an edge in either direction."""
     w = np.asarray(graph.data, dtype=np.float64)
     if weighting == "top":
         return w.copy()
-    deg = np.diff(graph.indptr).astype(np.float64)
+    # a node's degree counts its neighbours in either direction (row length when symmetric),
+    # so in a directed graph a node without out-edges still has a positive degree
+    pattern = graph.copy()
+    pattern.data = np.ones_like(pattern.data)
+    deg = np.diff((pattern + pattern.T).tocsr().indptr).astype(np.float64)
     nb = deg[graph.indices]
     if weighting in ("lin", "linear"):
         return w / nb
