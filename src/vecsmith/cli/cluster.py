@@ -99,10 +99,9 @@ def cluster_command(
 ):
     """Cluster words by meaning without choosing the number of clusters.
 
-    Builds an exact cosine k-nearest-neighbour graph of the vectors and runs Chinese Whispers
-    (Biemann 2006) on it: every word repeatedly joins the cluster that its neighbours vote for.
-    Writes word/cluster/confidence (confidence: the share of a word's edge weight that goes to
-    its own cluster), prints the largest clusters, and optionally a JSON summary and a 2-D map.
+    Builds an exact cosine k-nearest-neighbour graph of the vectors and runs Chinese Whispers (Biemann 2006) on it: every word repeatedly joins the cluster that its neighbours vote for.
+
+    Writes word/cluster/confidence as TSV (confidence: the share of a word's edge weight that goes to its own cluster), prints the largest clusters, and optionally a JSON summary and a 2-D map. A mutual graph (the default) avoids one giant cluster; for 400k-word vocabularies use -k 15 -w top.
 
     Examples:
 
