@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 
 import numpy as np
 import pytest
@@ -82,34 +81,28 @@ def test_cluster_errors(tmp_path, vec_file):
     assert res.exit_code != 0 and "weighting" in res.output
 
 
-def test_dispatch_store_without_reader_gives_clear_error(tmp_path, monkeypatch):
-    import importlib
+def test_dispatch_store(tmp_path):
+    from vecsmith import store
+    from vecsmith.datasets import gensim_test_file
 
-    header = b'{"__metadata__":{}}'
-    store = tmp_path / "s.vstore"
-    store.write_bytes(struct.pack("<Q", len(header)) + header)
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "vecsmith.store":
-            raise ImportError("No module named 'vecsmith.store'")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(importlib, "import_module", fake)
-    with pytest.raises(RuntimeError, match=r"vecsmith stores needs vecsmith\.store"):
-        load_input(str(store))
+    out = tmp_path / "lee.store"
+    store.convert_fasttext(gensim_test_file("lee_fasttext_new.bin"), out, dtype="float32",
+                           quiet=True)
+    words, X = load_input(str(out), max_words=60)
+    v = store.open(out)
+    assert words == v.words[:60]
+    assert np.array_equal(X, v.get_many(words))
+    res = runner.invoke(app, ["cluster", str(out), "-n", "300", "-k", "5", "--quiet",
+                              "-o", str(tmp_path / "c.tsv")])
+    assert res.exit_code == 0, res.output
+    assert len((tmp_path / "c.tsv").read_text().splitlines()) >= 300
 
 
 def test_dispatch_fasttext_model():
-    pytest.importorskip("vecsmith.fasttext.model")
-    from vecsmith.datasets import PackagedDataMissing, gensim_test_file
-
-    try:
-        path = gensim_test_file("lee_fasttext_new.bin")
-    except PackagedDataMissing:
-        pytest.skip("gensim test data not installed")
+    from vecsmith.datasets import gensim_test_file
     from vecsmith.fasttext import load_model
 
+    path = gensim_test_file("lee_fasttext_new.bin")
     words, X = load_input(str(path), max_words=50)
     model = load_model(path)
     assert words == list(model.words[:50]) and X.shape == (50, model.get_dimension())

@@ -30,35 +30,18 @@ def load_input(path: str, max_words: int | None = None, words: Path | None = Non
         return read_word_vectors(path, max_words)
     fmt = detect_format(path)
     if fmt == "fasttext":
-        ft = _import_reader("vecsmith.fasttext", "fastText models")
-        model = ft.load_model(path)
-        vocab = list(model.words)[: max_words or None]
-        if hasattr(model, "vocabulary_vectors"):
-            vectors = model.vocabulary_vectors(0, len(vocab))
-        else:
-            vectors = model.get_word_vectors(vocab)
-        return vocab, np.asarray(vectors, dtype=np.float32)
+        from vecsmith.fasttext import load_model
+
+        model = load_model(path)
+        n = model.nwords if max_words is None else min(max_words, model.nwords)
+        return model.words[:n], model.vocabulary_vectors(0, n)
     if fmt == "store":
-        store_mod = _import_reader("vecsmith.store", "vecsmith stores")
-        store = store_mod.open(path)
-        vocab = list(getattr(store, "words", None) or store.index_to_key)
-        vocab = vocab[: max_words or None]
-        if hasattr(store, "get_word_vectors"):
-            vectors = store.get_word_vectors(vocab)
-        else:
-            vectors = np.asarray(store.vectors[: len(vocab)])
-        return vocab, np.asarray(vectors, dtype=np.float32)
+        from vecsmith.store import open as open_store
+
+        v = open_store(path)
+        n = len(v) if max_words is None else min(max_words, len(v))
+        return v.words[:n], np.asarray(v.vectors[:n], dtype=np.float32)
     return read_word_vectors(path, max_words, words=words)
-
-
-def _import_reader(module: str, what: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise RuntimeError(f"reading {what} needs {module}, which is not available in this "
-                           f"installation ({exc})") from exc
 
 
 @app.command("cluster")
