@@ -174,36 +174,36 @@ def report(results: list[dict], path: Path, size_gb: float) -> None:
                 None)
     table = Table(title=f"{path.name} ({size_gb:.2f} GB), {platform.node()}, "
                         f"{time.strftime('%Y-%m-%d')}")
-    cols = [("open_s", "open (s)"), ("open_peak_rss_mb", "RSS after open (MB)"),
-            ("oov_single_us", "OOV one-by-one (µs/word)"),
-            ("oov_single_warm_us", "same, warm (µs/word)"),
-            ("oov_batch_us", "OOV batch (µs/word)"), ("oov_batch_warm_us", "same, warm (µs/word)"),
-            ("nn_first_s", "first NN (s)"), ("nn_later_s", "later NN (s)"),
-            ("peak_rss_mb", "peak RSS (MB)"), ("anon_mb", "private at end (MB)")]
-    table.add_column("tool")  # "store" = vecsmith's float16 store; "vecsmith" = the .bin
-    for _, name in cols:
-        table.add_column(name, justify="right")
-    for r in results:
-        if "error" in r:
-            table.add_row(r["tool"], *(["error"] + [""] * (len(cols) - 1)))
-            continue
-        if r["tool"] == "convert":
-            print(f"convert to a float16 store: {r['convert_s']:.1f} s, peak RSS "
-                  f"{r['peak_rss_mb']:,.0f} MB (private {r['anon_mb']:,.0f} MB; the rest is "
-                  f"the mapped model's page cache), store {r['store_gb']:.2f} GB "
-                  f"({100 * r['store_gb'] / size_gb:.0f}% of the .bin)")
-            continue
+    cols = [("import_s", "import (s)"), ("open_s", "open (s)"),
+            ("open_peak_rss_mb", "RSS after open (MB)"),
+            ("oov_single_us", "OOV one at a time, cold (µs/word)"),
+            ("oov_single_warm_us", "OOV one at a time, warm (µs/word)"),
+            ("oov_batch_us", "OOV batch, cold (µs/word)"),
+            ("oov_batch_warm_us", "OOV batch, warm (µs/word)"),
+            ("nn_first_s", "first neighbour query (s)"), ("nn_later_s", "later queries (s)"),
+            ("peak_rss_mb", "peak RSS (MB)"), ("anon_mb", "private memory at end (MB)")]
+    shown = [r for r in results if r["tool"] != "convert"]
+    table.add_column("measure")
+    for r in shown:
+        table.add_column(r["tool"], justify="right")
+    for key, name in cols:
         cells = []
-        for key, _ in cols:
+        for r in shown:
             v = r.get(key)
-            if v is None:
-                cells.append("—")
+            if "error" in r or v is None:
+                cells.append("error" if "error" in r else "—")
                 continue
             ratio = ""
             if base and r is not base and base.get(key):
                 ratio = f" ({v / base[key]:.1f}×)"
-            cells.append(f"{v:,.3g}{ratio}" if v < 100 else f"{v:,.0f}{ratio}")
-        table.add_row(r["tool"], *cells)
+            cells.append((f"{v:,.3g}" if v < 100 else f"{v:,.0f}") + ratio)
+        table.add_row(name, *cells)
+    for r in results:
+        if r["tool"] == "convert" and "error" not in r:
+            print(f"convert to a float16 store: {r['convert_s']:.1f} s, peak RSS "
+                  f"{r['peak_rss_mb']:,.0f} MB (private {r['anon_mb']:,.0f} MB; the rest is "
+                  f"the mapped model's page cache), store {r['store_gb']:.2f} GB "
+                  f"({100 * r['store_gb'] / size_gb:.0f}% of the .bin)")
     Console().print(table)
     print(f"(×) = the tool's figure divided by {base['tool'] if base else '-'}'s: above 1 means "
           "vecsmith is better. store = vecsmith's float16 store; vecsmith = its .bin reader.")
