@@ -188,8 +188,9 @@ def quality(args) -> dict:
     keep = np.ones(len(tw), bool)
     keep[stop] = False
     t = time.perf_counter()
-    ls_table, ls_last, ls_hist = least_squares([w for w, k in zip(tw, keep) if k], tv[keep], args.bucket,
-                                      [tw[i] for i in stop], tv[stop], max_iter=args.ls_iter)
+    ls_table, ls_last, ls_hist = least_squares(
+        [w for w, k in zip(tw, keep) if k], tv[keep], args.bucket, [tw[i] for i in stop],
+        tv[stop], max_iter=args.ls_iter)
     ls_s = time.perf_counter() - t
     print(f"least squares: {ls_s:.1f} s, best iteration {int(np.argmax(ls_hist)) + 1}"
           f"/{len(ls_hist)}", flush=True)
@@ -363,8 +364,8 @@ def scale_child(args) -> None:
 
 def scale(args) -> dict:
     cmd = [sys.executable, __file__, "--scale-child", "--scale", str(args.scale), "--epochs",
-           str(args.epochs), "--patience", str(args.patience), "--bucket", str(args.bucket), "--threads", str(args.threads),
-           "--device", args.device, "--seed", str(args.seed)]
+           str(args.epochs), "--patience", str(args.patience), "--bucket", str(args.bucket),
+           "--threads", str(args.threads), "--device", args.device, "--seed", str(args.seed)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"scale: {r['words']:,} words, bucket {r['bucket']:,}, {r['epochs']} epochs on "

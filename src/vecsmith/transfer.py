@@ -297,6 +297,8 @@ def fit(
         raise TransferError(f"optimizer must be 'smorms3' or 'adam', got {optimizer!r}")
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise TransferError("epochs, batch_size and patience must be positive")
+    if not 0.0 <= holdout < 1.0:
+        raise TransferError(f"holdout must be in [0, 1), got {holdout}")
     if init not in ("mean", "random"):
         raise TransferError(f"init must be 'mean' or 'random', got {init!r}")
     if lr <= 0 or norm_weight < 0 or init_scale < 0:
@@ -313,16 +315,16 @@ def fit(
         torch.set_num_threads(threads)
     try:
         return _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn,
-                    bucket, loss, norm_weight, ngram_dropout, weight_decay,
-                    lr_decay, optimizer, lr, batch_size,
-                    epochs, holdout, patience, init, init_scale, device, seed, quiet)
+                    bucket, loss, norm_weight, ngram_dropout, weight_decay, lr_decay, optimizer,
+                    lr, batch_size, epochs, holdout, patience, init, init_scale, device, seed,
+                    quiet)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _fit(torch, progress, resolve_device, words, vectors, weights_all, minn, maxn, bucket, loss,
-         norm_weight, ngram_dropout, weight_decay, lr_decay, optimizer, lr, batch_size, epochs, holdout, patience,
-         init, init_scale, device, seed, quiet) -> SubwordTable:
+         norm_weight, ngram_dropout, weight_decay, lr_decay, optimizer, lr, batch_size, epochs,
+         holdout, patience, init, init_scale, device, seed, quiet) -> SubwordTable:
     start = time.perf_counter()
     dev = torch.device(resolve_device(device))
     ids_np, offsets_np = ngram_ids(words, minn, maxn, bucket)

@@ -220,6 +220,7 @@ def test_frequency_weights():
     ({"lr": 0.0}, "lr"),
     ({"threads": 0}, "threads"),
     ({"init": "zeros"}, "init"),
+    ({"holdout": -0.1}, "holdout"),
     ({"lr_decay": 0.0}, "lr_decay"),
     ({"weight_decay": -1.0}, "weight_decay"),
 ])
