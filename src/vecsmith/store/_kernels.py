@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vecsmith.fasttext._kernels import (
+from vecsmith.fasttext._kernels import (  # noqa: F401 - lookup_ids is re-exported for stores
     add_quant_row,
     char_ngrams,
     find_id,
     fnv_hash,
     is_eos,
+    lookup_ids,
     ngram_capacity,
     subword_rows,
 )
@@ -100,16 +101,6 @@ def store_vectors_f16_into(out, found, q, qoffsets, vblob, voffsets, table, vect
             scale = np.float32(1.0 / count)
             for j in range(dim):
                 out[i, j] *= scale
-
-
-@njit(cache=True, nogil=True)
-def lookup_ids(vblob, voffsets, table, q, qoffsets):
-    n = qoffsets.shape[0] - 1
-    out = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        s, e = qoffsets[i], qoffsets[i + 1] - 1
-        out[i] = find_id(vblob, voffsets, table, q, s, e, fnv_hash(q, s, e))
-    return out
 
 
 @njit(cache=True, nogil=True)
