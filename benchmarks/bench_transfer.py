@@ -292,14 +292,14 @@ def plot(r: dict, path: Path) -> None:
 # ----------------------------------------------------------------------------- ablation
 
 ABLATION = [
-    ("defaults (cosine+norm 0.1, uniform weights, no dropout, zero-centred init, SMORMS3 "
+    ("defaults (cosine+norm 0.1, log-rank weights, dropout 0.2, zero-centred init, SMORMS3 "
      "lr 0.05, lr halved on plateau, bucket 200k)", {}),
     ("init: mean vector", {"init": "mean"}),
     ("loss: cosine only", {"loss": "cosine"}),
     ("loss: mse", {"loss": "mse"}),
     ("loss: cosine + norm weight 1.0", {"norm_weight": 1.0}),
-    ("weighting: log-rank (frequent words up to ~10x)", {"weighting": "log-rank"}),
-    ("n-gram dropout 0.2", {"ngram_dropout": 0.2}),
+    ("weighting: uniform", {"weighting": "uniform"}),
+    ("n-gram dropout 0", {"ngram_dropout": 0.0}),
     ("n-gram dropout 0.5", {"ngram_dropout": 0.5}),
     ("optimizer: lazy Adam lr 0.03", {"optimizer": "adam", "lr": 0.03}),
     ("SMORMS3 lr 0.01", {"lr": 0.01}),

@@ -66,9 +66,10 @@ def transfer(
     words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
                                help="Word list for a .npy matrix (one word per line)."),
     loss: str = typer.Option("cosine+norm", help="cosine+norm, cosine or mse."),
-    weighting: str = typer.Option("uniform", help="uniform, or log-rank (frequent words count "
-                                                  "more; input must be most frequent first)."),
-    ngram_dropout: float = typer.Option(0.0, "--ngram-dropout", min=0.0, max=0.95,
+    weighting: str = typer.Option("log-rank", help="log-rank (frequent words count more; "
+                                                   "input must be most frequent first) or "
+                                                   "uniform."),
+    ngram_dropout: float = typer.Option(0.2, "--ngram-dropout", min=0.0, max=0.95,
                                         help="Fraction of n-grams dropped per training step."),
     lr: float = typer.Option(0.05, min=0.0, help="SMORMS3 step cap (Adam: learning rate)."),
     optimizer: str = typer.Option("smorms3", help="smorms3 or adam."),
