@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
-from vecsmith.fasttext._kernels import char_ngrams, is_eos, ngram_capacity
+from vecsmith.fasttext._kernels import word_bucket_ids
 from vecsmith.fasttext.model import pack_words
 
 __all__ = ["LOSSES", "WEIGHTINGS", "SubwordTable", "TransferError", "fit", "frequency_weights",
@@ -48,39 +47,6 @@ class TransferError(ValueError):
 
 
 # ----------------------------------------------------------------------------- hashing
-
-
-@njit(cache=True, nogil=True)
-def _word_ngram_ids(q, qoffsets, minn, maxn, bucket):
-    """Per-word bucket ids (hash % bucket), concatenated, plus (n+1) offsets into them.
-
-    Same n-grams, same order and same `</s>` rule as the store's OOV lookup (`subword_rows`
-    with `eos_ngrams` off), so a table trained on these ids answers store queries exactly.
-    """
-    n = qoffsets.shape[0] - 1
-    maxlen = 0
-    total = 0
-    for i in range(n):
-        length = qoffsets[i + 1] - 1 - qoffsets[i]
-        maxlen = max(maxlen, length)
-        total += ngram_capacity(length, maxn)
-    cap = ngram_capacity(maxlen, maxn)
-    scratch = np.empty(maxlen + 2, dtype=np.uint8)
-    sp0 = np.empty(cap, dtype=np.int64)
-    sp1 = np.empty(cap, dtype=np.int64)
-    hs = np.empty(cap, dtype=np.uint32)
-    ids = np.empty(total, dtype=np.int64)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        s, e = qoffsets[i], qoffsets[i + 1] - 1
-        if not is_eos(q, s, e):
-            c = char_ngrams(q, s, e, minn, maxn, scratch, sp0, sp1, hs)
-            for j in range(c):
-                ids[k] = np.int64(hs[j] % np.uint32(bucket))
-                k += 1
-        offsets[i + 1] = k
-    return ids[:k].copy(), offsets
 
 
 def _check_ngram_params(minn: int, maxn: int, bucket: int) -> None:
@@ -104,7 +70,9 @@ def ngram_ids(words: Sequence[str], minn: int = 3, maxn: int = 6,
     if not words:
         return np.zeros(0, np.int64), np.zeros(1, np.int64)
     blob, offsets = pack_words(words)
-    return _word_ngram_ids(blob, offsets, minn, maxn, bucket)
+    # Same n-grams, order and `</s>` rule as the store's OOV lookup, so a table trained on
+    # these ids answers store queries exactly.
+    return word_bucket_ids(blob, offsets, minn, maxn, bucket, False)
 
 
 # ----------------------------------------------------------------------------- splits, weights

@@ -54,14 +54,22 @@ def test_ngram_ids_match_gensim_fasttext_hashes():
         assert list(ids[offsets[i] : offsets[i + 1]]) == list(ft_ngram_hashes(w, 3, 6, 2_000_000))
 
 
-def test_ngram_ids_match_store_kernel_and_eos_rule():
-    from vecsmith.fasttext.model import pack_words
-    from vecsmith.store._kernels import word_buckets
+def test_ngram_ids_match_the_model_reader_and_eos_rule(tmp_path):
+    """Per word, the ids are the reader's own n-gram rows (minus nwords) for a model with the
+    same minn/maxn/bucket; "</s>" has none."""
+    from vecsmith.fasttext import load_model
+    from vecsmith.fasttext.synthetic import write_synthetic_model
 
-    blob, offsets = pack_words(ODD_WORDS)
+    path = tmp_path / "m.bin"
+    write_synthetic_model(path, nwords=50, bucket=1000, dim=4)  # minn = maxn = 5
+    m = load_model(path)
+    ids, offs = transfer.ngram_ids(ODD_WORDS, 5, 5, 1000)
+    for i, w in enumerate(ODD_WORDS):
+        _, rows = m.get_subwords(w)
+        known = 1 if m.get_word_id(w) >= 0 else 0
+        np.testing.assert_array_equal(ids[offs[i] : offs[i + 1]], rows[known:] - m.nwords)
     for minn, maxn, bucket in [(3, 6, 1000), (1, 3, 77), (2, 5, 1 << 20)]:
         ids, offs = transfer.ngram_ids(ODD_WORDS, minn, maxn, bucket)
-        np.testing.assert_array_equal(ids, word_buckets(blob, offsets, minn, maxn, bucket, False))
         assert offs[0] == 0 and offs[-1] == len(ids) and np.all(np.diff(offs) >= 0)
         eos = ODD_WORDS.index("</s>")
         assert offs[eos] == offs[eos + 1]  # "</s>" has no n-grams, as in fastText

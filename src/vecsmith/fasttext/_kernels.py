@@ -334,3 +334,38 @@ def mean_rows(rows, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_co
         for j in range(dim):
             x[j] *= scale
     return x
+
+
+@njit(cache=True, nogil=True)
+def word_bucket_ids(q, qoffsets, minn, maxn, bucket, eos_ngrams):
+    """Bucket ids (hash % bucket) of each word's character n-grams, concatenated, and (n+1)
+    offsets: word i owns ids[offsets[i]:offsets[i+1]]. `</s>` has none unless `eos_ngrams`.
+
+    The ids before any prune map: the store keeps the rows a word list reaches by them, and
+    subword transfer trains a table indexed by them.
+    """
+    n = qoffsets.shape[0] - 1
+    maxlen = 0
+    total = 0
+    for i in range(n):
+        length = qoffsets[i + 1] - 1 - qoffsets[i]
+        maxlen = max(maxlen, length)
+        total += ngram_capacity(length, maxn)
+    cap = ngram_capacity(maxlen, maxn)
+    scratch = np.empty(maxlen + 2, dtype=np.uint8)
+    sp0 = np.empty(cap, dtype=np.int64)
+    sp1 = np.empty(cap, dtype=np.int64)
+    hs = np.empty(cap, dtype=np.uint32)
+    ids = np.empty(total, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        s, e = qoffsets[i], qoffsets[i + 1] - 1
+        if bucket > 0 and (eos_ngrams or not is_eos(q, s, e)):
+            c = char_ngrams(q, s, e, minn, maxn, scratch, sp0, sp1, hs)
+            for j in range(c):
+                ids[k] = np.int64(hs[j] % np.uint32(bucket))
+                k += 1
+        offsets[i + 1] = k
+    return ids[:k].copy(), offsets
+

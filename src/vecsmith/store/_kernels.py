@@ -12,10 +12,8 @@ from numba import njit
 
 from vecsmith.fasttext._kernels import (  # noqa: F401 - lookup_ids is re-exported for stores
     add_quant_row,
-    char_ngrams,
     find_id,
     fnv_hash,
-    is_eos,
     lookup_ids,
     ngram_capacity,
     subword_rows,
@@ -101,36 +99,6 @@ def store_vectors_f16_into(out, found, q, qoffsets, vblob, voffsets, table, vect
             scale = np.float32(1.0 / count)
             for j in range(dim):
                 out[i, j] *= scale
-
-
-@njit(cache=True, nogil=True)
-def word_buckets(q, qoffsets, minn, maxn, bucket, eos_ngrams):
-    """Bucket ids (hash % bucket) of every character n-gram of every word, concatenated."""
-    n = qoffsets.shape[0] - 1
-    maxlen = 0
-    total = 0
-    for i in range(n):
-        length = qoffsets[i + 1] - 1 - qoffsets[i]
-        maxlen = max(maxlen, length)
-        total += ngram_capacity(length, maxn)
-    cap = ngram_capacity(maxlen, maxn)
-    scratch = np.empty(maxlen + 2, dtype=np.uint8)
-    sp0 = np.empty(cap, dtype=np.int64)
-    sp1 = np.empty(cap, dtype=np.int64)
-    hs = np.empty(cap, dtype=np.uint32)
-    out = np.empty(total, dtype=np.int64)
-    k = 0
-    if bucket <= 0:
-        return out[:0]
-    for i in range(n):
-        s, e = qoffsets[i], qoffsets[i + 1] - 1
-        if not eos_ngrams and is_eos(q, s, e):
-            continue
-        c = char_ngrams(q, s, e, minn, maxn, scratch, sp0, sp1, hs)
-        for j in range(c):
-            out[k] = np.int64(hs[j] % np.uint32(bucket))
-            k += 1
-    return out[:k]
 
 
 @njit(cache=True, nogil=True)

@@ -143,8 +143,9 @@ def _ngram_selection(model: FastTextModel, ngrams_for: Sequence[str] | None, no_
         keys, rows = None, None
     if ngrams_for is not None:
         blob, offsets = pack_words(list(ngrams_for))
-        wanted = np.unique(_kernels.word_buckets(blob, offsets, a.minn, a.maxn, a.bucket,
-                                                 model._eos_ngrams))
+        ids, _ = ft_kernels.word_bucket_ids(blob, offsets, a.minn, a.maxn, a.bucket,
+                                            model._eos_ngrams)
+        wanted = np.unique(ids)
         if keys is None:
             return wanted.astype(np.int32), d.nwords + wanted
         pos = np.searchsorted(keys, wanted)
