@@ -16,7 +16,7 @@ fastText's, while vocabulary words keep their original vectors.
     >>> table.to_store(words, vectors, "glove.store")
     >>> store.open("glove.store")["unbelieveable"]            # now has a vector
 
-Why these defaults: see ``docs/sections/transfer.md`` and ``benchmarks/results/transfer.md``
+Why these defaults: see ``README.md`` and ``benchmarks/RESULTS.md``
 (the ablation over loss, weighting, dropout and bucket count).
 """
 
@@ -230,7 +230,7 @@ def fit(
             most frequent first), ``"uniform"`` or ``"counts"`` (with ``counts``); see
             :func:`frequency_weights`. On 100k GloVe words, uniform weights (with no dropout)
             fit rare words better and frequent words and SimLex-999 pairs worse
-            (benchmarks/results/transfer.md).
+            (benchmarks/RESULTS.md).
         ngram_dropout: fraction of a word's n-grams dropped at random in each training step,
             so that subsets of the n-grams, like an unseen word's, point the right way.
         optimizer: ``"smorms3"`` (:class:`vecsmith.optim.SMORMS3`, lazy on sparse rows) or

@@ -12,7 +12,7 @@ from vecsmith.cli import app
 from vecsmith.cli._common import console, err_console, fail, print_rows
 
 # Settings that gave concept clusters without a giant component on GloVe 6B 50d (50k words);
-# see docs/sections/cluster.md and examples/cluster_glove_gold.py.
+# see README.md and examples/cluster_glove_gold.py.
 DEFAULT_K = 30
 DEFAULT_SYMMETRIZE = "mutual"
 DEFAULT_THRESHOLD = 0.0

@@ -17,7 +17,7 @@ from torch.optim import Optimizer
 __all__ = ["SMORMS3", "smorms3"]
 
 # Devices where torch itself turns foreach on by default (CPU is not one: there the
-# multi-tensor ops only add temporaries, see benchmarks/results/optim.md).
+# multi-tensor ops only add temporaries, see benchmarks/RESULTS.md).
 _FOREACH_DEVICES = ("cuda", "xpu", "mtia")
 
 
