@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vecsmith._batch import pack_words
 from vecsmith.fasttext._kernels import word_bucket_ids
-from vecsmith.fasttext.model import pack_words
 
 __all__ = ["LOSSES", "WEIGHTINGS", "SubwordTable", "TransferError", "fit", "frequency_weights",
            "ngram_ids", "stratified_holdout"]

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
 
+from vecsmith._batch import DEFAULT_ERRORS, encode, pack_words, parallel_chunks
 from vecsmith.fasttext import _kernels
 from vecsmith.fasttext.format import (
     LEGACY,
@@ -32,8 +32,6 @@ from vecsmith.fasttext.format import (
 from vecsmith.fasttext.predict import Predictor
 
 EOS = "</s>"
-DEFAULT_ERRORS = "surrogateescape"
-_CORES = os.cpu_count() or 1
 _NO_IDS = np.zeros(0, dtype=np.int32)  # tells the kernel to look words up itself
 # `Dictionary::readWord` splits on these; `std::istream >> word` (unsupervised) on isspace.
 _SUPERVISED_SEPARATORS = re.compile(b"[ \n\r\t\v\f\0]+")
@@ -43,36 +41,6 @@ _UNSUPERVISED_SEPARATORS = re.compile(b"[ \t\n\v\f\r]+")
 def load_model(path: str | os.PathLike) -> FastTextModel:
     """Open a fastText `.bin` or `.ftz` file without reading its matrices into memory."""
     return FastTextModel(read_model_file(path))
-
-
-def encode(word: str | bytes) -> bytes:
-    """UTF-8 bytes of a query (bytes pass through; escaped surrogates map back to raw bytes)."""
-    if isinstance(word, bytes):
-        return word
-    return word.encode("utf-8", DEFAULT_ERRORS)
-
-
-def pack_words(words: Iterable[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Many words as one NUL-separated byte blob plus offsets, the layout the kernels read."""
-    if isinstance(words, list) and words and all(type(w) is str for w in words):
-        # One encode call for the whole batch; NUL positions give the offsets (falls through
-        # when a word itself contains NUL).
-        blob = np.frombuffer(("\0".join(words) + "\0").encode("utf-8", DEFAULT_ERRORS),
-                             dtype=np.uint8)
-        ends = np.flatnonzero(blob == 0)
-        if len(ends) == len(words):
-            offsets = np.empty(len(words) + 1, dtype=np.int64)
-            offsets[0] = 0
-            offsets[1:] = ends + 1
-            return blob, offsets
-    encoded = [encode(w) for w in words]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    if encoded:
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1,
-                  out=offsets[1:])
-    blob = np.frombuffer(b"\0".join(encoded) + b"\0", dtype=np.uint8) if encoded else (
-        np.zeros(0, np.uint8))
-    return blob, offsets
 
 
 class FastTextModel:
@@ -479,17 +447,6 @@ class FastTextModel:
         labels = self.labels if errors == DEFAULT_ERRORS else self.get_labels(
             on_unicode_error=errors)
         return [labels[i] for i in ids], probs
-
-
-def parallel_chunks(run, n: int, min_chunk: int = 16384) -> None:
-    """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL)."""
-    workers = min(_CORES, max(1, n // min_chunk))
-    if workers <= 1:
-        run(0, n)
-        return
-    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda k: run(bounds[k], bounds[k + 1]), range(len(bounds) - 1)))
 
 
 def _float_norm(v: np.ndarray) -> np.float32:

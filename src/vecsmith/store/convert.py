@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from vecsmith._atomic import atomic_open
+from vecsmith._batch import pack_words
 from vecsmith._progress import progress
 from vecsmith.fasttext import _kernels as ft_kernels
-from vecsmith.fasttext.model import FastTextModel, pack_words
+from vecsmith.fasttext.model import FastTextModel
 from vecsmith.store import _kernels
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, StreamWriter, TensorSpec
 

@@ -15,27 +15,17 @@ from functools import cached_property
 
 import numpy as np
 
+from vecsmith._batch import DEFAULT_ERRORS, encode, pack_words, parallel_chunks
 from vecsmith._deps import require, resolve_device
 from vecsmith.store.format import StoreFile, StoreFormatError, read_store
 
-# Opening must stay cheap: the compiled kernels (numba) load on the first lookup, not here.
-DEFAULT_ERRORS = "surrogateescape"
-
 
 def _kernels():
+    """The compiled kernels (numba) load on the first lookup: opening stays cheap."""
     from vecsmith.store import _kernels as kernels
 
     return kernels
 
-
-def pack_words(words):
-    from vecsmith.fasttext.model import pack_words as pack
-
-    return pack(words)
-
-
-def encode(word: str | bytes) -> bytes:
-    return word if isinstance(word, bytes) else word.encode("utf-8", DEFAULT_ERRORS)
 
 BLOCK_ROWS = 1 << 16
 
@@ -159,8 +149,6 @@ class Vectors:
     @cached_property
     def _kernel(self):
         """The lookup kernel and every argument after the query, bound once."""
-        from vecsmith.fasttext.model import parallel_chunks
-
         kernels = _kernels()
         size, keys, rows = self._prune
         ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
@@ -168,16 +156,16 @@ class Vectors:
         if self._half:
             return kernels.store_vectors_f16_into, (
                 self._blob, self._offsets, self._table, self._vectors.view(np.uint16),
-                ngrams.view(np.uint16), kernels.HALF_TO_FLOAT, *params), parallel_chunks
+                ngrams.view(np.uint16), kernels.HALF_TO_FLOAT, *params)
         return kernels.store_vectors_f32_into, (
             self._blob, self._offsets, self._table, self._vectors, ngrams, *params
-        ), parallel_chunks
+        )
 
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
         out = np.zeros((n, self.dim), dtype=np.float32)
         found = np.empty(n, dtype=np.int64)
-        kernel, args, parallel_chunks = self._kernel
+        kernel, args = self._kernel
         if n < 1024:  # one call; threads only pay off on big batches
             kernel(out, found, blob, offsets, *args)
             return out, found

@@ -1,0 +1,58 @@
+"""Words in the layout the compiled kernels read, and batches split across cores.
+
+Kept free of numba so that modules which only open files (the store) import it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Words are bytes in model files; str queries encode with surrogateescape, so bytes that are not
+# valid UTF-8 (decoded the same way) map back to themselves.
+DEFAULT_ERRORS = "surrogateescape"
+_CORES = os.cpu_count() or 1
+
+
+def encode(word: str | bytes) -> bytes:
+    """UTF-8 bytes of a query (bytes pass through; escaped surrogates map back to raw bytes)."""
+    if isinstance(word, bytes):
+        return word
+    return word.encode("utf-8", DEFAULT_ERRORS)
+
+
+def pack_words(words: Iterable[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Many words as one NUL-separated byte blob plus offsets, the layout the kernels read."""
+    if isinstance(words, list) and words and all(type(w) is str for w in words):
+        # One encode call for the whole batch; NUL positions give the offsets (falls through
+        # when a word itself contains NUL).
+        blob = np.frombuffer(("\0".join(words) + "\0").encode("utf-8", DEFAULT_ERRORS),
+                             dtype=np.uint8)
+        ends = np.flatnonzero(blob == 0)
+        if len(ends) == len(words):
+            offsets = np.empty(len(words) + 1, dtype=np.int64)
+            offsets[0] = 0
+            offsets[1:] = ends + 1
+            return blob, offsets
+    encoded = [encode(w) for w in words]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    if encoded:
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1,
+                  out=offsets[1:])
+    blob = np.frombuffer(b"\0".join(encoded) + b"\0", dtype=np.uint8) if encoded else (
+        np.zeros(0, np.uint8))
+    return blob, offsets
+
+
+def parallel_chunks(run, n: int, min_chunk: int = 16384) -> None:
+    """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL)."""
+    workers = min(_CORES, max(1, n // min_chunk))
+    if workers <= 1:
+        run(0, n)
+        return
+    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda k: run(bounds[k], bounds[k + 1]), range(len(bounds) - 1)))
