@@ -290,3 +290,13 @@ def test_float16_widening_is_exact_for_every_value(tmp_path):
     # rows are added to a zeroed float32 vector, as fastText does: -0.0 comes back as +0.0
     want = np.float32(0.0) + finite.astype(np.float32)
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_opening_a_store_loads_no_compiler(stores):
+    """Opening stays cheap: numba (and torch) load on the first lookup or search, not before."""
+    code = ("import sys; from vecsmith import store; store.open(sys.argv[1]); "
+            "print('numba' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(stores["lee_fasttext_new.bin",
+                                                                 "float16"])],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

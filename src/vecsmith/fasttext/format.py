@@ -8,14 +8,13 @@ never copies, so opening a 7 GB model costs almost no RAM.
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from vecsmith._mapping import advise_random
 from vecsmith.fasttext import _kernels
 
 MAGIC = 793712314
@@ -228,14 +227,6 @@ def _read_body(r: _Reader, version: int, file_size: int) -> ModelFile:
     model = ModelFile(path, version, args, dictionary, quant_input, inp, qout, out, file_size)
     validate_shapes(model)
     return model
-
-
-def advise_random(buf: np.memmap) -> None:
-    """Tell the kernel rows are read at random: no readahead of neighbouring pages."""
-    mm = getattr(buf, "_mmap", None)
-    if mm is not None and hasattr(mmap, "MADV_RANDOM"):
-        with contextlib.suppress(OSError, ValueError):
-            mm.madvise(mmap.MADV_RANDOM)
 
 
 def read_header(r: _Reader) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecsmith.fasttext.format import advise_random
+from vecsmith._mapping import advise_random
 
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
