@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vecsmith import datasets
+
 OUT = Path(__file__).resolve().parent / "out"
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 LANGS8 = ["en", "de", "fr", "es", "it", "nl", "pt", "sv"]
@@ -53,21 +55,8 @@ def vw_line(word: str, label=None) -> str:
 
 def language_words(langs: list[str], per_lang: int, seed: int = 0):
     """Words unique to one language among `langs` (most frequent first), shuffled."""
-    import wordfreq
-
-    lists = {lang: wordfreq.top_n_list(lang, per_lang * 3) for lang in langs}
-    seen: dict[str, int] = {}
-    for lang in langs:
-        for w in set(lists[lang]):
-            seen[w] = seen.get(w, 0) + 1
-    words, labels = [], []
-    for lang in langs:
-        ws = [w for w in lists[lang] if seen[w] == 1 and "\n" not in w][:per_lang]
-        words += ws
-        labels += [lang] * len(ws)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(words))
-    return [words[i] for i in order], np.asarray(labels)[order]
+    words, labels = datasets.language_words(langs, per_lang, seed, keep=lambda w: "\n" not in w)
+    return words, np.asarray(labels)
 
 
 def rate(n: int, seconds: float) -> float:

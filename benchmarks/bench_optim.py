@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vecsmith import datasets
 from vecsmith.optim import SMORMS3, DenseSparseOptimizer
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -150,20 +151,8 @@ def speed(quick: bool, threads: int) -> list[dict]:
 
 def language_words(per_lang: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Words that belong to exactly one of LANGS (most frequent first), shuffled with labels."""
-    import wordfreq
-
-    lists = {lang: wordfreq.top_n_list(lang, per_lang * 3) for lang in LANGS}
-    count: dict[str, int] = {}
-    for words in lists.values():
-        for w in set(words):
-            count[w] = count.get(w, 0) + 1
-    words, labels = [], []
-    for k, lang in enumerate(LANGS):
-        own = [w for w in lists[lang] if count[w] == 1 and w.isalpha()][:per_lang]
-        words += own
-        labels += [k] * len(own)
-    order = np.random.default_rng(seed).permutation(len(words))
-    return [words[i] for i in order], np.asarray(labels)[order]
+    words, langs = datasets.language_words(LANGS, per_lang, seed)
+    return words, np.asarray([LANGS.index(lang) for lang in langs])
 
 
 def _ngram_ids(word: str, buckets: int) -> list[int]:

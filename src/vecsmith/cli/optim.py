@@ -15,23 +15,12 @@ LANGS = ("en", "de", "fr", "es")
 
 
 def _data(per_lang: int = 2500):
-    import numpy as np
     import torch
-    import wordfreq
 
-    lists = {lang: wordfreq.top_n_list(lang, per_lang * 3) for lang in LANGS}
-    count: dict[str, int] = {}
-    for ws in lists.values():
-        for w in set(ws):
-            count[w] = count.get(w, 0) + 1
-    words, labels = [], []
-    for k, lang in enumerate(LANGS):
-        own = [w for w in lists[lang] if count[w] == 1 and w.isalpha()][:per_lang]
-        words += own
-        labels += [k] * len(own)
-    order = np.random.default_rng(0).permutation(len(words))
-    words = [words[i] for i in order]
-    labels = torch.as_tensor(np.asarray(labels)[order])
+    from vecsmith.datasets import language_words
+
+    words, langs = language_words(LANGS, per_lang)
+    labels = torch.as_tensor([LANGS.index(lang) for lang in langs])
     ids = []
     for w in words:
         padded = f" {w} "
