@@ -168,25 +168,8 @@ def _parse_float(buf, s, e):
 
 
 @nb.njit(cache=True)
-def _grow_i64(a, need):
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    b[: a.shape[0]] = a
-    return b
-
-
-@nb.njit(cache=True)
-def _grow_f32(a, need):
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    b[: a.shape[0]] = a
-    return b
-
-
-@nb.njit(cache=True)
-def _grow_u64(a, need):
+def _grow(a, need):
+    """`a`, or a copy with room for `need` items (doubling); numba compiles one per dtype."""
     if need <= a.shape[0]:
         return a
     b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
@@ -285,9 +268,9 @@ def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, l
                         return indptr, indices, values, newrec[:nnew], -(s + 1)
                 if fe > i:
                     if m >= sc_h.shape[0]:
-                        sc_h = _grow_u64(sc_h, 2 * m)
-                        sc_v = _grow_f32(sc_v, 2 * m)
-                        sc_ns = _grow_i64(sc_ns, 2 * m)
+                        sc_h = _grow(sc_h, 2 * m)
+                        sc_v = _grow(sc_v, 2 * m)
+                        sc_ns = _grow(sc_ns, 2 * m)
                         big = np.empty((2 * m, 4), np.int64)
                         big[:m] = sc_r[:m]
                         sc_r = big
@@ -332,9 +315,9 @@ def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, l
                     glen = ng
                 for p in range(starts_n):
                     if m >= sc_h.shape[0]:
-                        sc_h = _grow_u64(sc_h, 2 * m)
-                        sc_v = _grow_f32(sc_v, 2 * m)
-                        sc_ns = _grow_i64(sc_ns, 2 * m)
+                        sc_h = _grow(sc_h, 2 * m)
+                        sc_v = _grow(sc_v, 2 * m)
+                        sc_ns = _grow(sc_ns, 2 * m)
                         big = np.empty((2 * m, 4), np.int64)
                         big[:m] = sc_r[:m]
                         sc_r = big
@@ -371,8 +354,8 @@ def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, l
             else:
                 total += na * nb_
         if nnz + total > indices.shape[0]:
-            indices = _grow_i64(indices, nnz + total)
-            values = _grow_f32(values, nnz + total)
+            indices = _grow(indices, nnz + total)
+            values = _grow(values, nnz + total)
         for f in range(m):
             if lookup:
                 key = np.int64(sc_h[f])
