@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from vecsmith._prefetch import prefetch_row
+
 FNV_OFFSET = np.uint32(2166136261)
 FNV_PRIME = np.uint32(16777619)
 BOW = np.uint8(ord("<"))
@@ -257,6 +259,24 @@ def add_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_co
         add_dense_row(x, mat, row)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _query_rows(i, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket, nwords,
+                pruneidx_size, prune_keys, prune_values, eos_ngrams, nrows, scratch, sp0, sp1,
+                hs, rows):
+    """Rows of query word i into `rows` (its id from `wids`, or looked up when that is empty)."""
+    s, e = qoffsets[i], qoffsets[i + 1] - 1
+    if wids.shape[0] == qoffsets.shape[0] - 1:
+        wid = wids[i]
+    else:
+        wid = find_id(dblob, doffsets, table, q, s, e, fnv_hash(q, s, e))
+    if wid >= nrows:
+        # A label's id past the input matrix: fastText reads out of bounds there; here the
+        # label counts as an unknown word.
+        wid = -1
+    return subword_rows(q, s, e, wid, minn, maxn, bucket, nwords, pruneidx_size, prune_keys,
+                        prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows)
+
+
 @njit(cache=True, nogil=True)
 def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket,
                       nwords, pruneidx_size, prune_keys, prune_values, eos_ngrams, unit, quant,
@@ -268,10 +288,13 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
     (float32 norm, times the float reciprocal; zero vectors stay zero). Ids come from `wids`,
     or when it is empty, from looking each word up in the dictionary (one call per batch keeps
     numba's per-call cost off single-word queries). Releases the GIL, so callers split large
-    batches across threads.
+    batches across threads. Dense rows of word i + 1 are prefetched while word i is summed:
+    the sums are memory-latency bound, and this lets their cache misses overlap.
     """
     nrows = codes.shape[0] if quant else mat.shape[0]
     n = qoffsets.shape[0] - 1
+    if n == 0:
+        return
     dim = out.shape[1]
     maxlen = 0
     for i in range(n):
@@ -282,18 +305,23 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
     sp1 = np.empty(cap, dtype=np.int64)
     hs = np.empty(cap, dtype=np.uint32)
     rows = np.empty(cap, dtype=np.int64)
+    ahead = np.empty(cap, dtype=np.int64)
+    count = _query_rows(0, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket,
+                        nwords, pruneidx_size, prune_keys, prune_values, eos_ngrams, nrows,
+                        scratch, sp0, sp1, hs, rows)
+    if not quant:
+        for k in range(count):
+            prefetch_row(mat, rows[k])
     for i in range(n):
-        s, e = qoffsets[i], qoffsets[i + 1] - 1
-        if wids.shape[0] == n:
-            wid = wids[i]
-        else:
-            wid = find_id(dblob, doffsets, table, q, s, e, fnv_hash(q, s, e))
-        if wid >= nrows:
-            # A label's id past the input matrix: fastText reads out of bounds there; here the
-            # label counts as an unknown word.
-            wid = -1
-        count = subword_rows(q, s, e, wid, minn, maxn, bucket, nwords, pruneidx_size,
-                             prune_keys, prune_values, eos_ngrams, scratch, sp0, sp1, hs, rows)
+        count_ahead = 0
+        if i + 1 < n:
+            count_ahead = _query_rows(i + 1, q, qoffsets, wids, dblob, doffsets, table, minn,
+                                      maxn, bucket, nwords, pruneidx_size, prune_keys,
+                                      prune_values, eos_ngrams, nrows, scratch, sp0, sp1, hs,
+                                      ahead)
+            if not quant:
+                for k in range(count_ahead):
+                    prefetch_row(mat, ahead[k])
         if quant:
             x = out[i]
             for k in range(count):
@@ -319,6 +347,8 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
                 scale = np.float32(1.0 / np.float64(norm))
                 for j in range(dim):
                     out[i, j] *= scale
+        rows, ahead = ahead, rows
+        count = count_ahead
 
 
 @njit(cache=True, nogil=True)

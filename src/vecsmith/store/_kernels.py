@@ -1,15 +1,17 @@
 """Compiled lookups for stores: stored rows for known words, n-gram means for the rest.
 
 The n-gram arithmetic is the fastText reader's (`subword_rows`): same hashing, same order,
-float32 sums then one multiply by the float32 reciprocal. float16 tables are widened through
-a 65,536-entry float32 table (exact, and faster than converting on the fly).
+float32 sums then one multiply by the float32 reciprocal. float16 tables are widened exactly,
+with vectorised bit arithmetic (a 65,536-entry table for the rare subnormal, inf and NaN).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
+from vecsmith._prefetch import prefetch_row
 from vecsmith.fasttext._kernels import (  # noqa: F401 - lookup_ids is re-exported for stores
     add_quant_row,
     find_id,
@@ -23,10 +25,48 @@ HALF_TO_FLOAT = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.fl
     np.float32)
 
 
+def add_row(out, i, mat, r, bits, half_table):
+    """out[i] += mat[r] in float32 (compiled per table dtype below; this body is never run)."""
+    raise NotImplementedError
+
+
+@overload(add_row, inline="always")
+def _add_row(out, i, mat, r, bits, half_table):
+    if mat.dtype == types.float32:
+        def add_f32(out, i, mat, r, bits, half_table):
+            for j in range(out.shape[1]):
+                out[i, j] += mat[r, j]
+        return add_f32
+
+    def add_f16(out, i, mat, r, bits, half_table):
+        # float16 bits -> float32 bits with integer arithmetic the compiler vectorises: the
+        # sign moves up 16 bits, exponent and mantissa up 13, the exponent bias grows by 112.
+        # Zeros map to zeros; the rare subnormal, infinite or NaN half takes the exact table.
+        dim = out.shape[1]
+        rare = False
+        for j in range(dim):
+            h = np.uint32(mat[r, j])
+            e = h & np.uint32(0x7C00)
+            mag = h & np.uint32(0x7FFF)
+            rare |= (e == np.uint32(0x7C00)) | ((e == 0) & (mag != 0))
+            widened = ((mag << np.uint32(13)) + np.uint32(0x38000000)) if mag != 0 else (
+                np.uint32(0))
+            bits[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | widened
+        if rare:
+            for j in range(dim):
+                out[i, j] += half_table[mat[r, j]]
+        else:
+            f = bits.view(np.float32)
+            for j in range(dim):
+                out[i, j] += f[j]
+    return add_f16
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _rows_of(q, s, e, vblob, voffsets, table, minn, maxn, bucket, pruneidx_size, keys,
-             rows_of_keys, eos_ngrams, scratch, sp0, sp1, hs, rows):
+def _query_rows(i, q, qoffsets, vblob, voffsets, table, minn, maxn, bucket, pruneidx_size,
+                keys, rows_of_keys, eos_ngrams, scratch, sp0, sp1, hs, rows):
     """(word id or -1, number of n-gram rows written to `rows` when the word is unknown)."""
+    s, e = qoffsets[i], qoffsets[i + 1] - 1
     wid = find_id(vblob, voffsets, table, q, s, e, fnv_hash(q, s, e)) if table.shape[0] else -1
     if wid >= 0:
         return wid, 0
@@ -34,71 +74,63 @@ def _rows_of(q, s, e, vblob, voffsets, table, minn, maxn, bucket, pruneidx_size,
                              rows_of_keys, eos_ngrams, scratch, sp0, sp1, hs, rows)
 
 
-@njit(cache=True, nogil=True)
-def _buffers(qoffsets, maxn):
-    maxlen = 0
-    for i in range(qoffsets.shape[0] - 1):
-        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
-    cap = ngram_capacity(maxlen, maxn)
-    return (np.empty(maxlen + 2, dtype=np.uint8), np.empty(cap, dtype=np.int64),
-            np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.uint32),
-            np.empty(cap, dtype=np.int64))
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_rows(wid, count, rows, vectors, ngrams):
+    if wid >= 0:
+        prefetch_row(vectors, wid)
+    for k in range(count):
+        prefetch_row(ngrams, rows[k])
 
 
 @njit(cache=True, nogil=True)
-def store_vectors_f32_into(out, found, q, qoffsets, vblob, voffsets, table, vectors, ngrams,
-                           minn, maxn, bucket, pruneidx_size, keys, rows_of_keys, eos_ngrams):
+def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors, ngrams,
+                       half_table, minn, maxn, bucket, pruneidx_size, keys, rows_of_keys,
+                       eos_ngrams):
     """Vectors of many words into `out` (zeroed): the stored row for vocabulary words, else the
     float32 mean of the word's n-gram rows (zero when it has none); `found[i]` = id or -1.
-    (Rows are added element by element into out[i, j]: measured several times faster than
-    array views on small dimensions, and as fast on large ones.)"""
-    scratch, sp0, sp1, hs, rows = _buffers(qoffsets, maxn)
-    dim = out.shape[1]
-    for i in range(qoffsets.shape[0] - 1):
-        wid, count = _rows_of(q, qoffsets[i], qoffsets[i + 1] - 1, vblob, voffsets, table, minn,
-                              maxn, bucket, pruneidx_size, keys, rows_of_keys, eos_ngrams,
-                              scratch, sp0, sp1, hs, rows)
+
+    Tables are float32, or float16 given as their uint16 bits (widened exactly). The rows of
+    word i + 1 are prefetched while word i is summed, so their cache misses overlap. (Rows are
+    added element by element into out[i, j]: measured several times faster than array views
+    on small dimensions, and as fast on large ones.)"""
+    n = qoffsets.shape[0] - 1
+    if n == 0:
+        return
+    maxlen = 0
+    for i in range(n):
+        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
+    cap = ngram_capacity(maxlen, maxn)
+    scratch = np.empty(maxlen + 2, dtype=np.uint8)
+    sp0 = np.empty(cap, dtype=np.int64)
+    sp1 = np.empty(cap, dtype=np.int64)
+    hs = np.empty(cap, dtype=np.uint32)
+    rows = np.empty(cap, dtype=np.int64)
+    ahead = np.empty(cap, dtype=np.int64)
+    bits = np.empty(out.shape[1], dtype=np.uint32)
+    wid, count = _query_rows(0, q, qoffsets, vblob, voffsets, table, minn, maxn, bucket,
+                             pruneidx_size, keys, rows_of_keys, eos_ngrams, scratch, sp0, sp1,
+                             hs, rows)
+    _prefetch_rows(wid, count, rows, vectors, ngrams)
+    for i in range(n):
+        wid_ahead, count_ahead = -1, 0
+        if i + 1 < n:
+            wid_ahead, count_ahead = _query_rows(i + 1, q, qoffsets, vblob, voffsets, table,
+                                                 minn, maxn, bucket, pruneidx_size, keys,
+                                                 rows_of_keys, eos_ngrams, scratch, sp0, sp1,
+                                                 hs, ahead)
+            _prefetch_rows(wid_ahead, count_ahead, ahead, vectors, ngrams)
         found[i] = wid
         if wid >= 0:
-            for j in range(dim):
-                out[i, j] += vectors[wid, j]  # onto zeros, as fastText adds rows
-            continue
-        for k in range(count):
-            r = rows[k]
-            for j in range(dim):
-                out[i, j] += ngrams[r, j]
-        if count > 0:
-            scale = np.float32(1.0 / count)
-            for j in range(dim):
-                out[i, j] *= scale
-
-
-@njit(cache=True, nogil=True)
-def store_vectors_f16_into(out, found, q, qoffsets, vblob, voffsets, table, vectors, ngrams,
-                           half_table, minn, maxn, bucket, pruneidx_size, keys, rows_of_keys,
-                           eos_ngrams):
-    """As `store_vectors_f32_into`, for tables of float16 bits (uint16), widened exactly
-    through a 65,536-entry table. (Measured 3x the float32 cost per row: numba has no native
-    float16, and a bit-arithmetic widening gained only 6%.)"""
-    scratch, sp0, sp1, hs, rows = _buffers(qoffsets, maxn)
-    dim = out.shape[1]
-    for i in range(qoffsets.shape[0] - 1):
-        wid, count = _rows_of(q, qoffsets[i], qoffsets[i + 1] - 1, vblob, voffsets, table, minn,
-                              maxn, bucket, pruneidx_size, keys, rows_of_keys, eos_ngrams,
-                              scratch, sp0, sp1, hs, rows)
-        found[i] = wid
-        if wid >= 0:
-            for j in range(dim):
-                out[i, j] += half_table[vectors[wid, j]]
-            continue
-        for k in range(count):
-            r = rows[k]
-            for j in range(dim):
-                out[i, j] += half_table[ngrams[r, j]]
-        if count > 0:
-            scale = np.float32(1.0 / count)
-            for j in range(dim):
-                out[i, j] *= scale
+            add_row(out, i, vectors, wid, bits, half_table)  # onto zeros, as fastText adds
+        else:
+            for k in range(count):
+                add_row(out, i, ngrams, rows[k], bits, half_table)
+            if count > 0:
+                scale = np.float32(1.0 / count)
+                for j in range(out.shape[1]):
+                    out[i, j] *= scale
+        rows, ahead = ahead, rows
+        wid, count = wid_ahead, count_ahead
 
 
 @njit(cache=True, nogil=True)

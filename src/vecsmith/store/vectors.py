@@ -73,37 +73,53 @@ class Vectors:
             self._prune = (-1, np.zeros(0, np.int32), np.zeros(0, np.int32))
         else:
             self._prune = (max(len(keys), 0) or 0, keys, rows)
-        self._validate(keys, rows)
+        self._keys, self._rows = keys, rows
+        self._index_checked = False
+        self._validate_shapes()
         self._device_matrix = None
 
-    def _validate(self, keys, rows) -> None:
-        """Structural checks, vectorised: a corrupt store must fail here, not crash later."""
-        def bad(msg: str) -> StoreFormatError:
-            return StoreFormatError(self.path, 8, msg)
+    def _bad(self, msg: str) -> StoreFormatError:
+        return StoreFormatError(self.path, 8, msg)
 
-        v, o, b, tb = self._vectors, self._offsets, self._blob, self._table
+    def _validate_shapes(self) -> None:
+        """Checks that read no data (shapes, dtypes, ends): done at open."""
+        v, o, b = self._vectors, self._offsets, self._blob
         if v.ndim != 2 or v.dtype not in (np.float16, np.float32):
-            raise bad(f"'vectors' must be a float16/float32 matrix, got {v.dtype} {v.shape}")
+            raise self._bad(f"'vectors' must be a float16/float32 matrix, got {v.dtype} "
+                            f"{v.shape}")
         if self._norms.shape != (self.nwords,) or o.shape != (self.nwords + 1,):
-            raise bad("'norms'/'vocab_offsets' lengths disagree with 'vectors'")
-        if self.nwords and (o[0] != 0 or o[-1] != len(b) or np.any(np.diff(o) < 1)
-                            or np.any(b[o[1:] - 1] != 0)):
-            raise bad("'vocab_offsets' do not index NUL-terminated words in 'vocab_blob'")
-        if self.nwords and (len(tb) <= self.nwords or tb.max() >= self.nwords
-                            or tb.min() < -1 or not np.any(tb == -1)):
-            raise bad("'word_table' is not a valid word index")
+            raise self._bad("'norms'/'vocab_offsets' lengths disagree with 'vectors'")
+        if self.nwords and (o[0] != 0 or o[-1] != len(b) or len(self._table) <= self.nwords):
+            raise self._bad("'vocab_offsets'/'word_table' do not fit 'vocab_blob'")
+        keys, rows = self._keys, self._rows
         if self._ngrams is not None:
             g = self._ngrams
             if g.ndim != 2 or g.dtype != v.dtype or (len(g) and g.shape[1] != self.dim):
-                raise bad(f"'ngrams' must be {v.dtype} (rows, {self.dim}), got {g.dtype} "
-                          f"{g.shape}")
+                raise self._bad(f"'ngrams' must be {v.dtype} (rows, {self.dim}), got {g.dtype} "
+                                f"{g.shape}")
             if self._prune[0] == -1 and len(g) != self.bucket:
-                raise bad(f"'ngrams' has {len(g)} rows, expected bucket = {self.bucket}")
-            if keys is not None and (keys.shape != rows.shape or (len(rows) and (
-                    rows.min() < 0 or rows.max() >= len(g) or np.any(np.diff(keys) <= 0)))):
-                raise bad("'ngram_keys'/'ngram_rows' do not map sorted buckets to rows")
+                raise self._bad(f"'ngrams' has {len(g)} rows, expected bucket = {self.bucket}")
+            if keys is not None and keys.shape != rows.shape:
+                raise self._bad("'ngram_keys'/'ngram_rows' lengths disagree")
         if self.maxn > 1 << 16 or self.minn < 0:
-            raise bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+            raise self._bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+
+    def _check_index(self) -> None:
+        """Checks that scan the index (~30 MB for 2M words), so that a corrupt store fails
+        with a typed error instead of crashing a kernel. They run once, before the index is
+        first used, which keeps `open` at a few milliseconds."""
+        if self._index_checked:
+            return
+        o, b, tb = self._offsets, self._blob, self._table
+        if self.nwords and (np.any(np.diff(o) < 1) or np.any(b[o[1:] - 1] != 0)):
+            raise self._bad("'vocab_offsets' do not index NUL-terminated words in 'vocab_blob'")
+        if self.nwords and (tb.max() >= self.nwords or tb.min() < -1 or not np.any(tb == -1)):
+            raise self._bad("'word_table' is not a valid word index")
+        keys, rows = self._keys, self._rows
+        if self._ngrams is not None and keys is not None and len(rows) and (
+                rows.min() < 0 or rows.max() >= len(self._ngrams) or np.any(np.diff(keys) <= 0)):
+            raise self._bad("'ngram_keys'/'ngram_rows' do not map sorted buckets to rows")
+        self._index_checked = True
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -130,6 +146,7 @@ class Vectors:
         """All words in id order (decoded with surrogateescape, so they find themselves)."""
         if not self.nwords:
             return []
+        self._check_index()
         return self._blob[:-1].tobytes().decode("utf-8", DEFAULT_ERRORS).split("\0")
 
     def word_id(self, word: str | bytes) -> int:
@@ -140,6 +157,7 @@ class Vectors:
         blob, offsets = pack_words(list(words))
         if not self.nwords:
             return np.full(len(offsets) - 1, -1, dtype=np.int64)
+        self._check_index()
         return _kernels().lookup_ids(self._blob, self._offsets, self._table, blob, offsets)
 
     def __contains__(self, word: str | bytes) -> bool:
@@ -149,17 +167,18 @@ class Vectors:
     @cached_property
     def _kernel(self):
         """The lookup kernel and every argument after the query, bound once."""
+        self._check_index()
         kernels = _kernels()
         size, keys, rows = self._prune
         ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
         params = (self.minn, self.maxn, self.bucket, size, keys, rows, self._eos_ngrams)
         if self._half:
-            return kernels.store_vectors_f16_into, (
+            return kernels.store_vectors_into, (
                 self._blob, self._offsets, self._table, self._vectors.view(np.uint16),
                 ngrams.view(np.uint16), kernels.HALF_TO_FLOAT, *params)
-        return kernels.store_vectors_f32_into, (
-            self._blob, self._offsets, self._table, self._vectors, ngrams, *params
-        )
+        return kernels.store_vectors_into, (
+            self._blob, self._offsets, self._table, self._vectors, ngrams,
+            kernels.HALF_TO_FLOAT[:0], *params)
 
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
