@@ -2,7 +2,8 @@
 
 1. speed: time of one optimizer step on the same parameters and gradients, against the anchor
    ``torch.optim.Adam(foreach=True)``:
-     - SMORMS3 per-tensor and foreach, Adam per-tensor;
+     - SMORMS3 fused (the numba one-pass kernel, the CPU default), per-tensor and foreach
+       (the torch kernels), Adam per-tensor;
      - DenseSparseOptimizer on dense tensors (routing overhead over plain Adam);
      - a mixed model (sparse Embedding + dense layers): DenseSparseOptimizer vs the
        Adam + SparseAdam pair it replaces, and with SMORMS3 for both.
@@ -110,6 +111,7 @@ def speed(quick: bool, threads: int) -> list[dict]:
             makers: dict[str, Callable[[], list]] = {
                 "Adam foreach (anchor)": lambda ps=ps: [torch.optim.Adam(ps, foreach=True)],
                 "Adam per-tensor": lambda ps=ps: [torch.optim.Adam(ps, foreach=False)],
+                "SMORMS3 fused (default)": lambda ps=ps: [SMORMS3(ps)],
                 "SMORMS3 per-tensor": lambda ps=ps: [SMORMS3(ps, foreach=False)],
                 "SMORMS3 foreach": lambda ps=ps: [SMORMS3(ps, foreach=True)],
                 "DenseSparse(Adam) foreach": lambda ps=ps: [
@@ -132,9 +134,10 @@ def speed(quick: bool, threads: int) -> list[dict]:
                 torch.optim.Adam(d, foreach=fe), torch.optim.SparseAdam(s)],
             "DenseSparseOptimizer (Adam)": lambda ps=ps, fe=fe: [
                 DenseSparseOptimizer(ps, foreach=fe)],
-            "DenseSparseOptimizer (SMORMS3)": lambda ps=ps, fe=fe: [DenseSparseOptimizer(
-                ps, dense="smorms3", sparse="smorms3", foreach=fe)],
-            "SMORMS3": lambda ps=ps, fe=fe: [SMORMS3(ps, foreach=fe)],
+            "DenseSparseOptimizer (SMORMS3)": lambda ps=ps: [DenseSparseOptimizer(
+                ps, dense="smorms3", sparse="smorms3")],
+            "SMORMS3 (fused on CPU)": lambda ps=ps: [SMORMS3(ps)],
+            "SMORMS3 fused=False": lambda ps=ps, fe=fe: [SMORMS3(ps, foreach=fe, fused=False)],
         }
         best = _time_steps(makers, 20, 3 if quick else 7, device)
         anchor = best["Adam foreach + SparseAdam (anchor)"]

@@ -36,7 +36,11 @@ def _grad_fn(step: int, p: torch.Tensor, k: int) -> torch.Tensor:
     return (1.5 * p.detach().double() - 0.3 + 0.7 * noise).to(p.dtype)
 
 
-@pytest.mark.parametrize("path", ["per-tensor", "foreach"])
+# the three dense kernels: torch per tensor, torch multi-tensor, numba one-pass (CPU default)
+PATHS = {"per-tensor": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize(
     ("lr", "weight_decay", "maximize"),
     [(1e-3, 0.0, False), (0.05, 0.0, False), (0.5, 0.0, True), (0.02, 0.1, False)],
@@ -46,8 +50,7 @@ def test_matches_float64_reference(path, lr, weight_decay, maximize):
     refs = [NumpySMORMS3(tuple(p.shape), lr, weight_decay=weight_decay, maximize=maximize)
             for p in params]
     ref_p = [p.detach().numpy().copy() for p in params]
-    opt = SMORMS3(params, lr=lr, weight_decay=weight_decay, maximize=maximize,
-                  foreach=path == "foreach")
+    opt = SMORMS3(params, lr=lr, weight_decay=weight_decay, maximize=maximize, **PATHS[path])
     worst = 0.0
     for step in range(300):
         for k, p in enumerate(params):
@@ -62,12 +65,13 @@ def test_matches_float64_reference(path, lr, weight_decay, maximize):
     assert any(bool((s["mem"] > 1.0).any()) for s in opt.state.values())
 
 
-def test_foreach_and_per_tensor_agree_float32():
+@pytest.mark.parametrize("other", ["foreach", "fused"])
+def test_paths_agree_with_per_tensor_float32(other):
     torch.manual_seed(0)
     a = _params(torch.float32, seed=3)
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
     oa = SMORMS3(a, lr=0.01, foreach=False)
-    ob = SMORMS3(b, lr=0.01, foreach=True)
+    ob = SMORMS3(b, lr=0.01, **PATHS[other])
     for step in range(300):
         for k, (pa, pb) in enumerate(zip(a, b, strict=True)):
             pa.grad = _grad_fn(step, pa, k)
@@ -94,11 +98,12 @@ def test_cpu_foreach_chunks_equal_per_tensor():
     assert all(torch.allclose(pa, pb, atol=1e-6) for pa, pb in zip(a, b, strict=True))
 
 
-def test_foreach_groups_mixed_dtypes():
+@pytest.mark.parametrize("path", ["foreach", "fused"])
+def test_groups_mixed_dtypes(path):
     p32 = torch.nn.Parameter(torch.randn(6))
     p64 = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
     q32, q64 = (torch.nn.Parameter(p.detach().clone()) for p in (p32, p64))
-    oa = SMORMS3([p32, p64], lr=0.1, foreach=True)
+    oa = SMORMS3([p32, p64], lr=0.1, **PATHS[path])
     ob = SMORMS3([q32, q64], lr=0.1, foreach=False)
     for step in range(20):
         for k, (pa, pb) in enumerate(((p32, q32), (p64, q64))):
@@ -121,11 +126,12 @@ def test_first_step_is_sqrt2_lr_sign():
     assert torch.allclose(opt.state[p]["mem"], torch.tensor([1.5, 1.5, 2.0], dtype=torch.float64))
 
 
-def test_maximize_equals_minimising_negative():
+@pytest.mark.parametrize("path", list(PATHS))
+def test_maximize_equals_minimising_negative(path):
     a = _params(torch.float64, seed=5)
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
-    oa = SMORMS3(a, lr=0.03, maximize=True)
-    ob = SMORMS3(b, lr=0.03)
+    oa = SMORMS3(a, lr=0.03, maximize=True, **PATHS[path])
+    ob = SMORMS3(b, lr=0.03, **PATHS[path])
     for step in range(50):
         for k, (pa, pb) in enumerate(zip(a, b, strict=True)):
             pa.grad = -_grad_fn(step, pa, k)
@@ -135,9 +141,10 @@ def test_maximize_equals_minimising_negative():
     assert all(torch.equal(pa, pb) for pa, pb in zip(a, b, strict=True))
 
 
-def test_decoupled_weight_decay_shrinks_without_gradient_signal():
+@pytest.mark.parametrize("path", list(PATHS))
+def test_decoupled_weight_decay_shrinks_without_gradient_signal(path):
     p = torch.nn.Parameter(torch.full((3,), 2.0, dtype=torch.float64))
-    opt = SMORMS3([p], lr=0.1, weight_decay=0.5)
+    opt = SMORMS3([p], lr=0.1, weight_decay=0.5, **PATHS[path])
     for _ in range(10):
         p.grad = torch.zeros_like(p)
         opt.step()
@@ -151,15 +158,17 @@ def _embedding_grads(n_steps: int, rows: int, seed: int, ids_per_step: int = 6):
     return [torch.randint(0, rows, (ids_per_step,), generator=gen) for _ in range(n_steps)]
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 @pytest.mark.parametrize("maximize", [False, True])
-def test_lazy_sparse_matches_masked_reference(weight_decay, maximize):
+def test_lazy_sparse_matches_masked_reference(weight_decay, maximize, fused):
     torch.manual_seed(0)
     emb = torch.nn.Embedding(20, 4, sparse=True, dtype=torch.float64)
     target = torch.randn(20, 4, dtype=torch.float64)
     ref = NumpySMORMS3((20, 4), lr=0.05, weight_decay=weight_decay, maximize=maximize)
     ref_p = emb.weight.detach().numpy().copy()
-    opt = SMORMS3(emb.parameters(), lr=0.05, weight_decay=weight_decay, maximize=maximize)
+    opt = SMORMS3(emb.parameters(), lr=0.05, weight_decay=weight_decay, maximize=maximize,
+                  fused=fused)
     for ids in _embedding_grads(200, 20, seed=1):
         opt.zero_grad()
         # repeated ids give an uncoalesced gradient, as nn.Embedding produces
@@ -173,12 +182,13 @@ def test_lazy_sparse_matches_masked_reference(weight_decay, maximize):
     assert np.abs(opt.state[emb.weight]["mem"].numpy() - ref.mem).max() <= 1e-12
 
 
-def test_lazy_sparse_with_elementwise_sparse_dims():
+@pytest.mark.parametrize("fused", [False, True])
+def test_lazy_sparse_with_elementwise_sparse_dims(fused):
     # sparse_dim = 2 (no dense dims): every element addressed individually
     p = torch.nn.Parameter(torch.randn(5, 6, dtype=torch.float64))
     ref = NumpySMORMS3((5, 6), lr=0.1)
     ref_p = p.detach().numpy().copy()
-    opt = SMORMS3([p], lr=0.1)
+    opt = SMORMS3([p], lr=0.1, fused=fused)
     gen = torch.Generator().manual_seed(2)
     for _ in range(50):
         idx = torch.stack([torch.randint(0, 5, (7,), generator=gen),
@@ -193,12 +203,14 @@ def test_lazy_sparse_with_elementwise_sparse_dims():
     assert np.abs(p.detach().numpy() - ref_p).max() <= 1e-12
 
 
-def test_lazy_equals_dense_when_every_row_is_touched():
+@pytest.mark.parametrize("fused", [False, True])
+def test_lazy_equals_dense_when_every_row_is_touched(fused):
     torch.manual_seed(0)
     a = torch.nn.Embedding(8, 3, sparse=True)
     b = torch.nn.Embedding(8, 3, sparse=False)
     b.load_state_dict(a.state_dict())
-    oa, ob = SMORMS3(a.parameters(), lr=0.02), SMORMS3(b.parameters(), lr=0.02)
+    oa = SMORMS3(a.parameters(), lr=0.02, fused=fused)
+    ob = SMORMS3(b.parameters(), lr=0.02, fused=fused)
     for step in range(40):
         ids = torch.randperm(8, generator=torch.Generator().manual_seed(step))
         for m, o in ((a, oa), (b, ob)):
@@ -274,13 +286,13 @@ def _model():
     return torch.nn.ModuleList([torch.nn.Embedding(30, 4, sparse=True), torch.nn.Linear(5, 4)])
 
 
-@pytest.mark.parametrize("foreach", [False, True])
-def test_state_dict_round_trip_is_exact(foreach):
+@pytest.mark.parametrize("path", list(PATHS))
+def test_state_dict_round_trip_is_exact(path):
     m1 = _model()
-    o1 = SMORMS3(m1.parameters(), lr=0.01, foreach=foreach)
+    o1 = SMORMS3(m1.parameters(), lr=0.01, **PATHS[path])
     _run(m1, o1, 10, seed=1)
     m2 = copy.deepcopy(m1)
-    o2 = SMORMS3(m2.parameters(), lr=0.5, foreach=foreach)  # wrong lr: load must restore it
+    o2 = SMORMS3(m2.parameters(), lr=0.5, **PATHS[path])  # wrong lr: load must restore it
     o2.load_state_dict(copy.deepcopy(o1.state_dict()))
     assert o2.param_groups[0]["lr"] == 0.01 and o2.param_groups[0]["eps"] == 1e-16
     _run(m1, o1, 15, seed=2)

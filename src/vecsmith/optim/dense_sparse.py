@@ -24,6 +24,7 @@ from .smorms3 import (
     _rows,
     _scalar,
     add_rows,
+    check_fused_group,
     gather_rows,
     init_smorms3_state,
     put_rows,
@@ -260,10 +261,12 @@ class SMORMS3Rule(UpdateRule):
         "weight_decay": 0.0,
         "maximize": False,
         "foreach": None,
+        "fused": None,
     }
 
     def check(self, group: Mapping[str, Any]) -> None:
         _check_hyperparameters(group["lr"], group["eps"], group["weight_decay"])
+        check_fused_group(group)
 
     def step(self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
              group: Mapping[str, Any]) -> None:
@@ -276,6 +279,7 @@ class SMORMS3Rule(UpdateRule):
             [s["g"] for s in states],
             [s["g2"] for s in states],
             foreach=group["foreach"],
+            fused=group.get("fused"),
             lr=group["lr"],
             eps=group["eps"],
             weight_decay=group["weight_decay"],
@@ -325,8 +329,8 @@ class DenseSparseOptimizer(Optimizer):
         **hyperparameters: overrides for the rules' defaults (``lr``, ``betas``, ``eps``,
             ``weight_decay``, ``amsgrad``, ``maximize``, ``foreach``,
             ``decoupled_weight_decay`` for Adam; ``lr``, ``eps``, ``weight_decay``,
-            ``maximize``, ``foreach`` for SMORMS3). A key both rules read has one value; when
-            their defaults differ (Adam's eps 1e-8, SMORMS3's 1e-16) you must pass it.
+            ``maximize``, ``foreach``, ``fused`` for SMORMS3). A key both rules read has one
+            value; when their defaults differ (Adam's eps 1e-8, SMORMS3's 1e-16) you must pass it.
 
     With the Adam rules, ``betas`` is in ``defaults``, so ``OneCycleLR`` and ``CyclicLR``
     can cycle momentum; with SMORMS3 pass ``cycle_momentum=False`` to them.

@@ -1,18 +1,26 @@
 r"""SMORMS3 (Simon Funk, 2015) as a ``torch.optim`` optimizer, for dense and sparse gradients.
 
 Laid out like ``torch/optim/adam.py``: the class handles parameter groups and state; the
-arithmetic lives once in functional kernels (`_single_tensor_smorms3`,
-`_multi_tensor_smorms3`, `_sparse_smorms3`) behind one dispatcher, `smorms3`.
+arithmetic lives in functional kernels (`_single_tensor_smorms3`, `_multi_tensor_smorms3`,
+`_sparse_smorms3`, and the one-pass numba kernels of `_fused` behind `_fused_smorms3`) under
+one dispatcher, `smorms3`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.graph import increment_version
 from torch.optim import Optimizer
+
+from vecsmith._deps import require
 
 __all__ = ["SMORMS3", "smorms3"]
 
@@ -31,6 +39,51 @@ def _default_foreach(params: list[Tensor]) -> bool:
     )
 
 
+_PLAIN = (Tensor, torch.nn.Parameter)
+_FUSED_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _fused_kernels() -> ModuleType:
+    """The numba kernels (imported on first use: numba costs ~0.3 s to import)."""
+    require("numba", "SMORMS3(fused=True)")
+    from . import _fused
+
+    return _fused
+
+
+def _default_fused(foreach: bool | None) -> bool:
+    """fused=None: on when numba is installed and foreach was left to its default (an explicit
+    foreach=True/False asks for that torch path); never while torch.compile traces."""
+    return foreach is None and _numba_installed() and not torch.compiler.is_compiling()
+
+
+def _can_fuse(p: Tensor, mem: Tensor, g: Tensor, g2: Tensor) -> bool:
+    """Whether the numba kernel can update `p` and its state in place: contiguous CPU
+    float32/float64 tensors of one dtype and size (anything else takes the torch path).
+    Written flat because it runs for every tensor at every step."""
+    dt = p.dtype
+    n = p.numel()
+    return (type(p) in _PLAIN and p.is_cpu and dt in _FUSED_DTYPES and p.is_contiguous()
+            and type(mem) in _PLAIN and type(g) in _PLAIN and type(g2) in _PLAIN
+            and mem.is_cpu and g.is_cpu and g2.is_cpu
+            and mem.dtype == dt and g.dtype == dt and g2.dtype == dt
+            and mem.numel() == n and g.numel() == n and g2.numel() == n
+            and mem.is_contiguous() and g.is_contiguous() and g2.is_contiguous()
+            and not (p.is_neg() or mem.is_neg() or g.is_neg() or g2.is_neg()))
+
+
+def _can_read(grad: Tensor, p: Tensor) -> bool:
+    """Whether the dense gradient `grad` can be handed to the kernel beside `p` (it is made
+    contiguous and its negation bit resolved first if needed)."""
+    return (type(grad) in _PLAIN and grad.is_cpu and grad.dtype == p.dtype
+            and grad.shape == p.shape)
+
+
 def _scalar(value: float | Tensor) -> float:
     """A float from a Python number or a 1-element tensor (schedulers may store a tensor lr)."""
     if isinstance(value, Tensor):
@@ -38,6 +91,19 @@ def _scalar(value: float | Tensor) -> float:
             raise ValueError("tensor hyperparameters must have exactly one element")
         return float(value.item())
     return float(value)
+
+
+def check_fused_group(group: dict[str, Any]) -> None:
+    """fused=True must be satisfiable: numba installed, CPU float32/float64 params, no foreach."""
+    if not group.get("fused"):
+        return
+    if group.get("foreach"):
+        raise ValueError("`foreach` and `fused` cannot both be True")
+    _fused_kernels()
+    for p in group["params"]:
+        if p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES:
+            raise ValueError(f"fused=True needs CPU float32/float64 parameters, got {p.dtype} "
+                             f"on {p.device}; use fused=None (automatic) or foreach")
 
 
 def _check_hyperparameters(lr: float | Tensor, eps: float, weight_decay: float) -> None:
@@ -59,6 +125,7 @@ class SMORMS3(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         _check_hyperparameters(lr, eps, weight_decay)
         defaults = {
@@ -67,6 +134,7 @@ class SMORMS3(Optimizer):
             "weight_decay": weight_decay,
             "maximize": maximize,
             "foreach": foreach,
+            "fused": fused,
         }
         super().__init__(params, defaults)
         for gi, group in enumerate(self.param_groups):
@@ -82,11 +150,16 @@ class SMORMS3(Optimizer):
                         "complex parameters"
                     )
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        check_fused_group(self.param_groups[-1])
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("maximize", False)
             group.setdefault("foreach", None)
+            group.setdefault("fused", None)
             group.setdefault("weight_decay", 0.0)
 
     def _init_group(
@@ -129,6 +202,7 @@ class SMORMS3(Optimizer):
                 gs,
                 g2s,
                 foreach=group["foreach"],
+                fused=group["fused"],
                 lr=group["lr"],
                 eps=group["eps"],
                 weight_decay=group["weight_decay"],
@@ -211,6 +285,7 @@ def smorms3(
     g2s: list[Tensor],
     *,
     foreach: bool | None = None,
+    fused: bool | None = None,
     lr: float | Tensor,
     eps: float,
     weight_decay: float = 0.0,
@@ -218,30 +293,88 @@ def smorms3(
 ) -> None:
     """Functional SMORMS3: update `params` and the state lists in place (see :class:`SMORMS3`).
 
-    Sparse gradients always go to the lazy per-tensor kernel; dense ones to the multi-tensor
-    kernel when `foreach` (None: on for CUDA/XPU tensors), else to the per-tensor kernel.
+    With `fused` (None: when numba is installed and `foreach` is None), contiguous CPU
+    float32/float64 tensors go to the one-pass numba kernels, sparse gradients included; the
+    rest as before: sparse gradients to the lazy per-tensor kernel, dense ones to the
+    multi-tensor kernel when `foreach` (None: on for CUDA/XPU tensors), else per tensor.
     """
     if not (len(params) == len(grads) == len(mems) == len(gs) == len(g2s)):
         raise ValueError("params, grads, mems, gs and g2s must have the same length")
+    if fused and foreach:
+        raise ValueError("`foreach` and `fused` cannot both be True")
     if not params:
         return
     lr_f = _scalar(lr)
+    if fused is None:
+        fused = _default_fused(foreach)
+    hyper = {"lr": lr_f, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
     dense = [i for i, gr in enumerate(grads) if not gr.is_sparse]
     if len(dense) < len(grads):
         sparse = [i for i, gr in enumerate(grads) if gr.is_sparse]
-        _sparse_smorms3(
-            *([lst[i] for i in sparse] for lst in (params, grads, mems, gs, g2s)),
-            lr=lr_f, eps=eps, weight_decay=weight_decay, maximize=maximize,
-        )
+        _sparse_smorms3(*([lst[i] for i in sparse] for lst in (params, grads, mems, gs, g2s)),
+                        fused=fused, **hyper)
         params, grads, mems, gs, g2s = ([lst[i] for i in dense]
                                         for lst in (params, grads, mems, gs, g2s))
+        if not params:
+            return
+    if fused:
+        rest = _fused_smorms3(params, grads, mems, gs, g2s, **hyper)
+        if len(rest) < len(params):
+            params, grads, mems, gs, g2s = ([lst[i] for i in rest]
+                                            for lst in (params, grads, mems, gs, g2s))
         if not params:
             return
     if foreach is None:
         foreach = _default_foreach(params)
     func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
-    func(params, grads, mems, gs, g2s, lr=lr_f, eps=eps, weight_decay=weight_decay,
-         maximize=maximize)
+    func(params, grads, mems, gs, g2s, **hyper)
+
+
+def _fused_smorms3(
+    params: list[Tensor],
+    grads: list[Tensor],
+    mems: list[Tensor],
+    gs: list[Tensor],
+    g2s: list[Tensor],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> list[int]:
+    """One numba call per dtype over every tensor the kernel can take (dense gradients);
+    returns the indices of those it cannot take, for the torch kernels."""
+    plans: dict[torch.dtype, tuple[list, list, list]] = {}  # addresses, sizes, params
+    rest = []
+    kept = []  # contiguous copies of strided gradients, alive until the kernel returns
+    for i, (p, grad, mem, g, g2) in enumerate(zip(params, grads, mems, gs, g2s, strict=True)):
+        if not (_can_fuse(p, mem, g, g2) and _can_read(grad, p)):
+            rest.append(i)
+            continue
+        if grad.is_neg() or not grad.is_contiguous():
+            grad = grad.resolve_neg().contiguous()
+            kept.append(grad)
+        plan = plans.get(p.dtype)
+        if plan is None:
+            plan = plans[p.dtype] = ([], [], [])
+        plan[0].append((p.data_ptr(), grad.data_ptr(), mem.data_ptr(), g.data_ptr(),
+                        g2.data_ptr()))
+        plan[1].append(p.numel())
+        plan[2].append(p)
+    if not plans:
+        return rest
+    kernels = _fused_kernels()
+    threads = torch.get_num_threads()
+    for dtype, (addresses, sizes, touched) in plans.items():
+        kernels.dense_step(np.array(addresses, dtype=np.int64), np.array(sizes, dtype=np.int64),
+                           _FUSED_DTYPES[dtype], lr=lr, eps=eps, decay=1 - lr * weight_decay,
+                           sign=-1.0 if maximize else 1.0, threads=threads)
+        # The kernel wrote through raw pointers: bump the parameters' version counters as an
+        # in-place torch op would, so autograd still notices a parameter saved for backward
+        # being modified (the state tensors are never part of a graph).
+        increment_version(touched)
+    del kept
+    return rest
 
 
 def _single_tensor_smorms3(
@@ -388,17 +521,23 @@ def _sparse_smorms3(
     eps: float,
     weight_decay: float,
     maximize: bool,
+    fused: bool = False,
 ) -> None:
-    """Lazy SMORMS3: gather the rows present in each (coalesced) sparse gradient, apply the
-    dense equations to them, and write them back; absent rows keep parameters and state."""
+    """Lazy SMORMS3: apply the dense equations to the rows present in each (coalesced) sparse
+    gradient; absent rows keep parameters and state. With `fused`, the numba kernel updates the
+    rows in place; otherwise they are gathered, updated by the torch kernel and written back."""
     for param, grad, mem, g, g2 in zip(params, grads, mems, gs, g2s, strict=True):
         grad = grad.coalesce()  # the update is non-linear: indices must be unique
         values = grad._values()
         if values.numel() == 0:
             continue
+        if fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype:
+            _fused_sparse_rows(param, mem, g, g2, grad, lr=lr, eps=eps,
+                               weight_decay=weight_decay, maximize=maximize)
+            continue
+        index = _rows(grad)
         if maximize:
             values = -values
-        index = _rows(grad)
         p_rows = gather_rows(param, index)
         if weight_decay != 0:
             p_rows.mul_(1 - lr * weight_decay)
@@ -407,3 +546,28 @@ def _sparse_smorms3(
                                lr=lr, eps=eps, weight_decay=0.0, maximize=False)
         for t, rows in ((param, p_rows), (mem, mem_rows), (g, g_rows), (g2, g2_rows)):
             put_rows(t, index, rows)
+
+
+def _fused_sparse_rows(param: Tensor, mem: Tensor, g: Tensor, g2: Tensor, grad: Tensor, *,
+                       lr: float, eps: float, weight_decay: float, maximize: bool) -> None:
+    """Lazy SMORMS3 of one coalesced sparse gradient by the numba kernel, in place: each
+    nonzero block of the gradient updates the contiguous block of elements it addresses."""
+    if grad.shape != param.shape:
+        raise ValueError(f"gradient shape {tuple(grad.shape)} != parameter shape "
+                         f"{tuple(param.shape)}")
+    indices = grad._indices()
+    sparse_dim = indices.shape[0]
+    bounds = torch.tensor(param.shape[:sparse_dim], dtype=indices.dtype)
+    # the kernel writes through raw pointers: an index outside the parameter must not get there
+    # (sparse tensors are built without invariant checks by default)
+    if bool((indices.amin(1) < 0).any()) or bool((indices.amax(1) >= bounds).any()):
+        raise IndexError("sparse gradient has indices outside the parameter's shape")
+    strides = torch.tensor(param.stride()[:sparse_dim], dtype=indices.dtype)
+    offsets = (indices * strides[:, None]).sum(0).numpy()
+    values = grad._values().detach().resolve_neg().contiguous()
+    values = values.reshape(values.shape[0], -1).numpy()
+    _fused_kernels().sparse_step(
+        np.array([param.data_ptr(), mem.data_ptr(), g.data_ptr(), g2.data_ptr()], np.int64),
+        param.numel(), offsets, values, lr=lr, eps=eps, decay=1 - lr * weight_decay,
+        sign=-1.0 if maximize else 1.0, threads=torch.get_num_threads())
+    increment_version(param)
