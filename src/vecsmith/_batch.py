@@ -47,7 +47,7 @@ def pack_words(words: Iterable[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
     return blob, offsets
 
 
-def parallel_chunks(run, n: int, min_chunk: int = 16384) -> None:
+def parallel_chunks(run, n: int, min_chunk: int = 4096) -> None:
     """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL)."""
     workers = min(_CORES, max(1, n // min_chunk))
     if workers <= 1:

@@ -137,6 +137,7 @@ class ModelFile:
     qout: bool
     output: DenseMatrix | QuantMatrix
     file_size: int
+    buf: np.memmap | None = None  # the whole file's read-only map (for paging advice)
 
 
 class _Reader:
@@ -224,7 +225,8 @@ def _read_body(r: _Reader, version: int, file_size: int) -> ModelFile:
     out = read_matrix(r, quant_input and qout, "output matrix")
     if r.pos != r.size:
         raise r.error(f"{r.size - r.pos} unexpected bytes after the output matrix")
-    model = ModelFile(path, version, args, dictionary, quant_input, inp, qout, out, file_size)
+    model = ModelFile(path, version, args, dictionary, quant_input, inp, qout, out, file_size,
+                      r.buf)
     validate_shapes(model)
     return model
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from vecsmith._atomic import atomic_open
 from vecsmith._batch import pack_words
+from vecsmith._mapping import release
 from vecsmith._progress import progress
 from vecsmith.fasttext import _kernels as ft_kernels
 from vecsmith.fasttext.model import FastTextModel
@@ -63,7 +64,10 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                      checksum: bool = True, quiet: bool = False) -> Path:
     """Convert a fastText `.bin`/`.ftz` into a store at `out` (written atomically).
 
-    Memory stays bounded by a chunk of rows plus the vocabulary, whatever the model size.
+    Private memory stays bounded by a chunk of rows plus the vocabulary, whatever the model
+    size. Source rows that are done with (word rows once their vectors are written, bucket
+    rows once copied) are unmapped as the scan passes them, so RSS peaks near the size of the
+    n-gram table, which word vectors read at random, plus that private memory.
     """
     if isinstance(model, (str, os.PathLike)):
         from vecsmith.fasttext import load_model
@@ -97,6 +101,9 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
             "source_format": f"fasttext-v{model.version}",
             "source_sha256": file_sha256(model.path) if checksum else ""}
 
+    source_map = model._file.buf
+    dense = None if model.is_quantized() else model._file.input.data
+
     def chunks() -> Iterator[tuple[str, np.ndarray]]:
         norms = np.empty(nwords, dtype=np.float32)
         with progress(quiet) as bar:
@@ -106,6 +113,8 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                 rows = model.vocabulary_vectors(s, e).astype(np_dtype)
                 norms[s:e] = _norms(rows)
                 yield "vectors", rows
+                if dense is not None:
+                    release(source_map, dense[s:e])
                 bar.advance(task, e - s)
             yield "norms", norms
             yield "vocab_blob", vocab["vocab_blob"]
@@ -118,6 +127,8 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
             for s in range(0, nrows, CHUNK_ROWS):
                 ids = source_rows[s : s + CHUNK_ROWS]
                 yield "ngrams", _input_rows(model, ids).astype(np_dtype)
+                if dense is not None and ids[-1] - ids[0] + 1 == len(ids):  # a run of rows
+                    release(source_map, dense[ids[0] : ids[-1] + 1])
                 bar.advance(task, len(ids))
             if keys is not None:
                 yield "ngram_keys", keys
