@@ -20,7 +20,8 @@
    optimizer's best lr go to benchmarks/out/optim_convergence.png (copied to
    docs/img/optim_convergence.png), the full table to benchmarks/out/optim.json.
 
-Run:  .venv/bin/python benchmarks/bench_optim.py [speed|converge|all] [--quick]
+Run:  .venv/bin/python benchmarks/bench_optim.py [speed|converge|all] [--quick] [--runs N]
+      [--threads T]
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def speed(quick: bool, threads: int) -> list[dict]:
         ps = _mixed_model(vocab, device)
         sparse_ps, dense_ps = ps[:1], ps[1:]
         fe = device != "cpu"
+        # the pair as users build it: Adam's own foreach default (off on CPU, on for CUDA)
+        pair = f"Adam{' foreach' if fe else ''} + SparseAdam (anchor)"
         makers = {
-            "Adam foreach + SparseAdam (anchor)": lambda d=dense_ps, s=sparse_ps, fe=fe: [
+            pair: lambda d=dense_ps, s=sparse_ps, fe=fe: [
                 torch.optim.Adam(d, foreach=fe), torch.optim.SparseAdam(s)],
             "DenseSparseOptimizer (Adam)": lambda ps=ps, fe=fe: [
                 DenseSparseOptimizer(ps, foreach=fe)],
@@ -140,7 +143,7 @@ def speed(quick: bool, threads: int) -> list[dict]:
             "SMORMS3 fused=False": lambda ps=ps, fe=fe: [SMORMS3(ps, foreach=fe, fused=False)],
         }
         best = _time_steps(makers, 20, 3 if quick else 7, device)
-        anchor = best["Adam foreach + SparseAdam (anchor)"]
+        anchor = best[pair]
         for name, sec in best.items():
             rows.append({"device": device, "case": f"Embedding {vocab:,}x64 sparse + MLP",
                          "optimizer": name, "ms_per_step": sec * 1e3,
@@ -362,6 +365,9 @@ def main() -> None:
     ap.add_argument("part", nargs="?", default="all", choices=["speed", "converge", "all"])
     ap.add_argument("--quick", action="store_true", help="small shapes, one seed and one lr")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the speed part")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the whole speed part this many times and print the spread of "
+                         "each ratio (the box is shared: one run can be unlucky)")
     ap.add_argument("--keep-png", action="store_true",
                     help="copy the convergence PNG to docs/img/optim_convergence.png")
     args = ap.parse_args()
@@ -371,14 +377,19 @@ def main() -> None:
     report: dict = {"torch": torch.__version__, "quick": args.quick,
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if args.part in ("speed", "all"):
-        rows = speed(args.quick, args.threads)
-        report["speed"] = rows
+        runs = [speed(args.quick, args.threads) for _ in range(args.runs)]
+        report["speed"] = runs[-1]
+        report["speed_runs"] = runs
         print(f"\n== step time (torch {torch.__version__}, {args.threads} CPU thread(s)); "
-              "best of interleaved repeats ==")
-        print(f"{'device':6} {'case':38} {'optimizer':36} {'ms/step':>9} {'vs anchor':>9}")
-        for r in rows:
+              f"best of interleaved repeats; {args.runs} run(s) ==")
+        print(f"{'device':6} {'case':38} {'optimizer':36} {'ms/step':>9} {'vs anchor':>9}"
+              + ("   ratio over runs: min-max (median)" if args.runs > 1 else ""))
+        for k, r in enumerate(runs[-1]):
+            ratios = sorted(run[k]["vs_adam_foreach"] for run in runs)
+            spread = (f"   {ratios[0]:.2f}-{ratios[-1]:.2f} ({ratios[len(ratios) // 2]:.2f})"
+                      if args.runs > 1 else "")
             print(f"{r['device']:6} {r['case']:38} {r['optimizer']:36} "
-                  f"{r['ms_per_step']:9.3f} {r['vs_adam_foreach']:8.2f}x")
+                  f"{r['ms_per_step']:9.3f} {r['vs_adam_foreach']:8.2f}x{spread}")
     if args.part in ("converge", "all"):
         res = converge(args.quick)
         report["converge"] = res

@@ -357,3 +357,14 @@ def test_kernel_loop_is_vectorised(kernel, dtype):
     ir = fresh.inspect_llvm(fresh.signatures[0])
     kernel_ir = [f for f in ir.split("\ndefine ")[1:] if "cpython" not in f.split("(")[0]]
     assert kernel_ir and not any(re.search(r"\b(fpext|fptrunc)\b", f) for f in kernel_ir)
+
+
+def test_empty_and_scalar_tensors_in_one_call(calls):
+    a = [torch.nn.Parameter(torch.zeros(0)), torch.nn.Parameter(torch.tensor(2.0)),
+         torch.nn.Parameter(torch.ones(3))]
+    b = _clone(a)
+    oa, ob = SMORMS3(a, lr=0.1), SMORMS3(b, lr=0.1, foreach=False)
+    _train([(oa, a), (ob, b)], 5)
+    assert calls["dense"] == [3] * 5
+    assert all(_diff(pa, pb) <= 1e-6 for pa, pb in zip(a[1:], b[1:], strict=True))
+    assert a[0].shape == (0,) and float(a[1].detach()) != 2.0
