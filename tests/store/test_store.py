@@ -350,3 +350,54 @@ def test_release_unmaps_scanned_pages_and_keeps_the_data(tmp_path):
     assert np.array_equal(mat, data)
     release(buf, data[:10])  # not a view of the map: ignored
     release(None, mat[:10])
+
+
+def _brute_force(v, q, k, ban=()):
+    qn = (q / np.linalg.norm(q)).astype(np.float32)
+    scores = v.cosines(qn, 0, len(v))
+    scores[list(ban)] = -np.inf
+    order = np.lexsort((np.arange(len(v)), -scores))[:k]
+    return order, scores[order]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_int8_first_pass_search_is_exact(stores, tmp_path, dtype):
+    """The int8 pass only chooses which rows get an exact score: results equal brute force,
+    and a store written without the search tensors gives the same lists."""
+    v = store.open(stores["lee_fasttext_new.bin", dtype])
+    assert v._search_index is not None and v.metadata["search_index"] == "int8"
+    plain_path = tmp_path / "plain.store"
+    store.convert_fasttext(gensim_test_file("lee_fasttext_new.bin"), plain_path, dtype=dtype,
+                           search_index=False, quiet=True)
+    plain = store.open(plain_path)
+    assert plain._search_index is None
+    rng = np.random.default_rng(3)
+    for w in ["government", "governmentality", *rng.choice(v.words, 20)]:
+        got = v.most_similar(w, 10, device="cpu")
+        ids, scores = _brute_force(v, v[w], 10, [v.word_id(w)])
+        assert [x for x, _ in got] == [v.words[i] for i in ids]
+        np.testing.assert_allclose([s for _, s in got], scores, atol=1e-6)
+        assert [x for x, _ in plain.most_similar(w, 10, device="cpu")] == [x for x, _ in got]
+
+
+def test_int8_search_slack_catches_what_the_first_pass_misranks(tmp_path):
+    """Thousands of near-duplicates of the query, closer to each other than int8 can tell
+    apart: the first pass alone would pick the wrong ones; the slack re-check must not."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(64).astype(np.float32)
+    near = base + 1e-3 * rng.standard_normal((3000, 64)).astype(np.float32)
+    far = rng.standard_normal((5000, 64)).astype(np.float32)
+    mat = np.concatenate([far, near])
+    words = [f"w{i}" for i in range(len(mat))]
+    path = tmp_path / "dups.store"
+    store.convert_vectors(words, mat, path, dtype="float32")
+    v = store.open(path)
+    codes, scales, slack = v._search_index
+    approx = scales * (codes.astype(np.float32) @ (base / np.linalg.norm(base)))
+    ids, scores = _brute_force(v, base, 10)
+    assert set(np.argsort(-approx)[:10]) != set(ids)  # the int8 pass alone would be wrong
+    got = v.most_similar(base, 10, device="cpu")
+    assert [x for x, _ in got] == [words[i] for i in ids]
+    np.testing.assert_allclose([s for _, s in got], scores, atol=1e-7)
+    exact = v.cosines(base / np.linalg.norm(base), 0, len(v))
+    assert np.all(np.abs(approx - exact) <= slack)  # the bound holds row by row

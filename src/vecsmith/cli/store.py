@@ -26,6 +26,10 @@ def convert(
                                     help="Keep only the n-gram rows these words (one per "
                                          "line) reach; they keep their exact vectors."),
     no_ngrams: bool = typer.Option(False, "--no-ngrams", help="Vocabulary only."),
+    search_index: bool = typer.Option(True, "--search-index/--no-search-index",
+                                      help="Keep int8 codes of the word rows (+1 byte per "
+                                           "value) that make exact CPU neighbour search "
+                                           "several times faster."),
     words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
                                help="Word list for a .npy matrix (one word per line)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -56,7 +60,7 @@ def convert(
             raise fail(str(exc)) from None
         wanted = read_word_list(ngrams_for) if ngrams_for else None
         convert_fasttext(model, out, dtype=dtype, max_words=max_words, ngrams_for=wanted,
-                         no_ngrams=no_ngrams, quiet=quiet)
+                         no_ngrams=no_ngrams, quiet=quiet, search_index=search_index)
     elif fmt == "store":
         raise fail(f"{source} is already a store")
     else:
@@ -64,7 +68,7 @@ def convert(
             raise fail("--ngrams-for needs a source with n-grams (a fastText model)")
         names, matrix = read_word_vectors(source, max_words, words=words)
         convert_vectors(names, matrix, out, dtype=dtype, source=str(source),
-                        source_format=fmt, quiet=quiet)
+                        source_format=fmt, quiet=quiet, search_index=search_index)
     before, after = os.path.getsize(source), os.path.getsize(out)
     console.print(f"wrote {out}: {after / 1e6:,.1f} MB ({100 * after / before:.0f}% of "
                   f"{source.name}, {before / 1e6:,.1f} MB) in {time.perf_counter() - start:.1f} s")

@@ -133,6 +133,19 @@ def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors,
         wid, count = wid_ahead, count_ahead
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def int8_scores_into(out, codes, scales, q, lo, hi):
+    """out[i] = scales[i] * (codes[i] . q) for rows lo..hi: the first pass of
+    `vecsmith.store.search` (fastmath lets the dot product vectorise; its rounding is
+    inside the slack)."""
+    dim = codes.shape[1]
+    for i in range(lo, hi):
+        acc = np.float32(0.0)
+        for j in range(dim):
+            acc += np.float32(codes[i, j]) * q[j]
+        out[i] = acc * scales[i]
+
+
 @njit(cache=True, nogil=True)
 def gather_input_rows(out, ids, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
                       norm_codes, norm_centroids, qnorm):

@@ -23,6 +23,7 @@ from vecsmith.fasttext import _kernels as ft_kernels
 from vecsmith.fasttext.model import FastTextModel
 from vecsmith.store import _kernels
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, StreamWriter, TensorSpec
+from vecsmith.store.search import search_codes
 
 CHUNK_ROWS = 1 << 15
 DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -58,11 +59,32 @@ def _norms(rows: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", r, r, dtype=np.float32))
 
 
+def _search_specs(n: int, dim: int) -> list[TensorSpec]:
+    return [TensorSpec("search_codes", np.dtype(np.int8), (n, dim)),
+            TensorSpec("search_scales", np.dtype(np.float32), (n,)),
+            TensorSpec("search_slack", np.dtype(np.float32), (n,))]
+
+
+def _word_chunks(rows: np.ndarray, norms: np.ndarray, search_index: bool
+                 ) -> Iterator[tuple[str, np.ndarray]]:
+    """A chunk of stored word rows, with its neighbour-search codes when they are kept."""
+    yield "vectors", rows
+    if search_index:
+        codes, scales, slack = search_codes(rows, norms)
+        yield "search_codes", codes
+        yield "search_scales", scales
+        yield "search_slack", slack
+
+
 def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.PathLike,
                      dtype: str = "float16", max_words: int | None = None,
                      ngrams_for: Sequence[str] | None = None, no_ngrams: bool = False,
-                     checksum: bool = True, quiet: bool = False) -> Path:
+                     checksum: bool = True, quiet: bool = False, search_index: bool = True
+                     ) -> Path:
     """Convert a fastText `.bin`/`.ftz` into a store at `out` (written atomically).
+
+    `search_index` adds int8 codes of the unit word rows (a quarter of float32's size) that
+    make exact CPU neighbour search read one byte per value (`vecsmith.store.search`).
 
     Private memory stays bounded by a chunk of rows plus the vocabulary, whatever the model
     size. Source rows that are done with (word rows once their vectors are written, bucket
@@ -88,6 +110,8 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
              TensorSpec("vocab_offsets", np.dtype(np.int64), (nwords + 1,)),
              TensorSpec("word_table", np.dtype(np.int32), (len(vocab["word_table"]),)),
              TensorSpec("counts", np.dtype(np.int64), (nwords,))]
+    if search_index:
+        specs += _search_specs(nwords, a.dim)
     if not no_ngrams:
         specs.append(TensorSpec("ngrams", np_dtype, (nrows, a.dim)))
         if keys is not None:
@@ -97,6 +121,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
             "maxn": a.maxn, "bucket": 0 if no_ngrams else a.bucket, "dtype": dtype,
             "nwords": nwords, "ngram_rows": 0 if no_ngrams else nrows,
             "eos_ngrams": int(model._eos_ngrams), "oov": "error" if no_ngrams else "fasttext",
+            "search_index": "int8" if search_index else "",
             "source": os.path.basename(model.path),
             "source_format": f"fasttext-v{model.version}",
             "source_sha256": file_sha256(model.path) if checksum else ""}
@@ -112,7 +137,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                 e = min(nwords, s + CHUNK_ROWS)
                 rows = model.vocabulary_vectors(s, e).astype(np_dtype)
                 norms[s:e] = _norms(rows)
-                yield "vectors", rows
+                yield from _word_chunks(rows, norms[s:e], search_index)
                 if dense is not None:
                     release(source_map, dense[s:e])
                 bar.advance(task, e - s)
@@ -171,7 +196,8 @@ def _ngram_selection(model: FastTextModel, ngrams_for: Sequence[str] | None, no_
 def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.PathLike,
                     dtype: str = "float16", counts: np.ndarray | None = None,
                     source: str = "", source_format: str = "text",
-                    ngrams: tuple[np.ndarray, dict] | None = None, quiet: bool = False) -> Path:
+                    ngrams: tuple[np.ndarray, dict] | None = None, quiet: bool = False,
+                    search_index: bool = True) -> Path:
     """Write a store from a word list and its matrix (.vec, GloVe, word2vec, .npy).
 
     Without `ngrams` the store answers OOV queries with "not in vocabulary". `ngrams` is
@@ -196,6 +222,8 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
              TensorSpec("word_table", np.dtype(np.int32), (len(vocab["word_table"]),))]
     if counts is not None:
         specs.append(TensorSpec("counts", np.dtype(np.int64), (n,)))
+    if search_index:
+        specs += _search_specs(n, dim)
     if table is not None:
         specs.append(TensorSpec("ngrams", np_dtype, tuple(table.shape)))
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": dim,
@@ -203,6 +231,7 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
             "bucket": params.get("bucket", 0), "dtype": dtype, "nwords": n,
             "ngram_rows": 0 if table is None else len(table), "eos_ngrams": 0,
             "oov": "error" if table is None else "fasttext",
+            "search_index": "int8" if search_index else "",
             "source": os.path.basename(str(source)), "source_format": source_format,
             "source_sha256": file_sha256(source) if source and os.path.isfile(source) else ""}
 
@@ -211,7 +240,7 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
         for s in range(0, n, CHUNK_ROWS):
             rows = vectors[s : s + CHUNK_ROWS].astype(np_dtype)
             norms[s : s + len(rows)] = _norms(rows)
-            yield "vectors", rows
+            yield from _word_chunks(rows, norms[s : s + len(rows)], search_index)
         yield "norms", norms
         yield "vocab_blob", vocab["vocab_blob"]
         yield "vocab_offsets", vocab["vocab_offsets"]

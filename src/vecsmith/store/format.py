@@ -17,11 +17,16 @@ Tensors of a store (names are part of the format, version 1):
 | `ngrams` | F16/F32 (rows, dim) | n-gram (bucket) vectors; absent with --no-ngrams |
 | `ngram_keys` | I32 (rows,) | sorted bucket ids of those rows, when not every bucket is kept |
 | `ngram_rows` | I32 (rows,) | row of each key in `ngrams` |
+| `search_codes` | I8 (nwords, dim) | unit word rows as int8 codes (`vecsmith.store.search`); absent with --no-search-index |
+| `search_scales` | F32 (nwords,) | per-row scale: unit row ≈ scale · codes |
+| `search_slack` | F32 (nwords,) | bound on ‖unit row − scale · codes‖ plus float rounding |
 
 Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version`, `dim`,
 `minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `oov` ("fasttext":
 unknown words get their n-gram mean, zeros when none, as fastText answers; "error": unknown
-words raise KeyError), `source`, `source_sha256`, `source_format`.
+words raise KeyError), `search_index` ("int8" or empty), `source`, `source_sha256`,
+`source_format`. Stores written before the search tensors existed stay valid: search then
+scans `vectors` directly.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from vecsmith._mapping import advise_random
 
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
-_DTYPES = {"F16": np.float16, "F32": np.float32, "I32": np.int32, "I64": np.int64,
+_DTYPES = {"F16": np.float16, "F32": np.float32, "I8": np.int8, "I32": np.int32, "I64": np.int64,
            "U8": np.uint8}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
@@ -68,54 +73,50 @@ class TensorSpec:
 
 
 class StreamWriter:
-    """Write a safetensors file tensor by tensor, chunk by chunk, in a fixed order.
+    """Write a safetensors file tensor by tensor, chunk by chunk.
 
-    The header (all names, dtypes, shapes) is known up front, so data can stream from a
-    generator without ever holding a whole matrix in memory.
+    The header (all names, dtypes, shapes) is known up front, so each tensor's place in the
+    file is too: data streams from a generator without ever holding a whole matrix in
+    memory, and chunks of several tensors computed together (word rows and their search
+    codes) may interleave. Chunks of one tensor come in order.
     """
 
     def __init__(self, fh, specs: list[TensorSpec], metadata: dict[str, str]):
         self.fh = fh
-        self.specs = specs
+        self.specs = {s.name: s for s in specs}
         header: dict = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
         start = 0
+        offsets = {}
         for s in specs:
             header[s.name] = {"dtype": _CODES[s.dtype], "shape": list(s.shape),
                               "data_offsets": [start, start + s.nbytes]}
+            offsets[s.name] = start
             start += s.nbytes
         raw = json.dumps(header, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)  # keep the data 8-byte aligned, as safetensors does
         fh.write(struct.pack("<Q", len(raw)) + raw)
-        self._index = 0
-        self._written = 0
-        self._skip_empty()
-
-    def _skip_empty(self) -> None:
-        while self._index < len(self.specs) and self.specs[self._index].nbytes == 0:
-            self._index += 1
+        base = 8 + len(raw)
+        self._start = {name: base + off for name, off in offsets.items()}
+        self._written = dict.fromkeys(self.specs, 0)
 
     def write(self, name: str, chunk: np.ndarray) -> None:
-        """Append a chunk of tensor `name`; tensors must come in the declared order."""
+        """Append a chunk of tensor `name` after the chunks of it written so far."""
         if np.size(chunk) == 0:
             return
-        if self._index >= len(self.specs):
-            raise ValueError(f"no tensor left to take data for {name!r}")
-        spec = self.specs[self._index]
-        if spec.name != name:
-            raise ValueError(f"expected data for {spec.name!r}, got {name!r}")
+        spec = self.specs.get(name)
+        if spec is None:
+            raise ValueError(f"no tensor {name!r} was declared")
         data = np.ascontiguousarray(chunk, dtype=spec.dtype.newbyteorder("<"))
-        self.fh.write(data.tobytes())
-        self._written += data.nbytes
-        if self._written > spec.nbytes:
+        if self._written[name] + data.nbytes > spec.nbytes:
             raise ValueError(f"too much data for {name!r}")
-        if self._written == spec.nbytes:
-            self._index += 1
-            self._written = 0
-            self._skip_empty()
+        self.fh.seek(self._start[name] + self._written[name])
+        self.fh.write(data.tobytes())
+        self._written[name] += data.nbytes
 
     def close(self) -> None:
-        if self._index != len(self.specs):
-            raise ValueError(f"tensor {self.specs[self._index].name!r} is incomplete")
+        for name, spec in self.specs.items():
+            if self._written[name] != spec.nbytes:
+                raise ValueError(f"tensor {name!r} is incomplete")
 
 
 @dataclass(frozen=True)

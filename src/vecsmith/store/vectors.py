@@ -18,6 +18,7 @@ import numpy as np
 from vecsmith._batch import DEFAULT_ERRORS, encode, pack_words, parallel_chunks
 from vecsmith._deps import require, resolve_device
 from vecsmith.store.format import StoreFile, StoreFormatError, read_store
+from vecsmith.store.search import SEARCH_TENSORS, exact_top_k
 
 
 def _kernels():
@@ -75,6 +76,8 @@ class Vectors:
             self._prune = (max(len(keys), 0) or 0, keys, rows)
         self._keys, self._rows = keys, rows
         self._index_checked = False
+        search = [t.get(name) for name in SEARCH_TENSORS]
+        self._search_index = tuple(search) if all(x is not None for x in search) else None
         self._validate_shapes()
         self._device_matrix = None
 
@@ -103,6 +106,13 @@ class Vectors:
                 raise self._bad("'ngram_keys'/'ngram_rows' lengths disagree")
         if self.maxn > 1 << 16 or self.minn < 0:
             raise self._bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+        if self._search_index is not None:
+            codes, scales, slack = self._search_index
+            if (codes.dtype != np.int8 or codes.shape != v.shape or scales.shape != (self.nwords,)
+                    or slack.shape != (self.nwords,) or scales.dtype != np.float32
+                    or slack.dtype != np.float32):
+                raise self._bad("'search_codes'/'search_scales'/'search_slack' do not match "
+                                "'vectors'")
 
     def _check_index(self) -> None:
         """Checks that scan the index (~30 MB for 2M words), so that a corrupt store fails
@@ -345,6 +355,8 @@ class Vectors:
         return out
 
     def _search_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
+        if self._search_index is not None:
+            return self._search_int8(qn, k, ban)
         if self._half and _torch_available():
             return self._search_half_torch_cpu(qn, k, ban)
         cand_ids: list[np.ndarray] = []
@@ -362,6 +374,22 @@ class Vectors:
         ids, scores = np.concatenate(cand_ids), np.concatenate(cand_scores)
         order = np.lexsort((ids, -scores))[:k]
         return ids[order], scores[order]
+
+    def _search_int8(self, qn: np.ndarray, k: int, ban: list[int]):
+        """Exact search with the store's int8 first pass (`vecsmith.store.search`)."""
+        codes, scales, slack = self._search_index
+        kernel = _kernels().int8_scores_into
+        approx = np.empty(self.nwords, dtype=np.float32)
+        q = np.ascontiguousarray(qn, dtype=np.float32)
+        parallel_chunks(lambda lo, hi: kernel(approx, codes, scales, q, lo, hi), self.nwords)
+        return exact_top_k(approx, slack, lambda ids: self._exact_cosines(ids, q), k, ban)
+
+    def _exact_cosines(self, ids: np.ndarray, qn: np.ndarray) -> np.ndarray:
+        """Cosines of rows `ids` (sorted) to a unit query, from the stored vectors in float32."""
+        norms = self._norms[ids]
+        out = np.zeros(len(ids), dtype=np.float32)
+        np.divide(self._vectors[ids].astype(np.float32) @ qn, norms, out=out, where=norms > 0)
+        return out
 
     def _search_half_torch_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
         """float16 matrix-vector product straight off the map (torch has a vectorised kernel
