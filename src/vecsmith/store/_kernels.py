@@ -30,7 +30,7 @@ def add_row(out, i, mat, r, bits, half_table):
     raise NotImplementedError
 
 
-@overload(add_row, inline="always")
+@overload(add_row)
 def _add_row(out, i, mat, r, bits, half_table):
     if mat.dtype == types.float32:
         def add_f32(out, i, mat, r, bits, half_table):
