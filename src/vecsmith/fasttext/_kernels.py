@@ -259,6 +259,19 @@ def add_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_co
         add_dense_row(x, mat, row)
 
 
+@njit(cache=True, nogil=True)
+def query_buffers(qoffsets, maxn):
+    """Scratch for a batch of queries: the bracketed word, n-gram spans and hashes, and two
+    row lists (the word being summed and the word ahead, whose rows are prefetched)."""
+    maxlen = 0
+    for i in range(qoffsets.shape[0] - 1):
+        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
+    cap = ngram_capacity(maxlen, maxn)
+    return (np.empty(maxlen + 2, dtype=np.uint8), np.empty(cap, dtype=np.int64),
+            np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.uint32),
+            np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _query_rows(i, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket, nwords,
                 pruneidx_size, prune_keys, prune_values, eos_ngrams, nrows, scratch, sp0, sp1,
@@ -296,16 +309,7 @@ def word_vectors_into(out, q, qoffsets, wids, dblob, doffsets, table, minn, maxn
     if n == 0:
         return
     dim = out.shape[1]
-    maxlen = 0
-    for i in range(n):
-        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
-    cap = ngram_capacity(maxlen, maxn)
-    scratch = np.empty(maxlen + 2, dtype=np.uint8)
-    sp0 = np.empty(cap, dtype=np.int64)
-    sp1 = np.empty(cap, dtype=np.int64)
-    hs = np.empty(cap, dtype=np.uint32)
-    rows = np.empty(cap, dtype=np.int64)
-    ahead = np.empty(cap, dtype=np.int64)
+    scratch, sp0, sp1, hs, rows, ahead = query_buffers(qoffsets, maxn)
     count = _query_rows(0, q, qoffsets, wids, dblob, doffsets, table, minn, maxn, bucket,
                         nwords, pruneidx_size, prune_keys, prune_values, eos_ngrams, nrows,
                         scratch, sp0, sp1, hs, rows)

@@ -17,7 +17,7 @@ from vecsmith.fasttext._kernels import (  # noqa: F401 - lookup_ids is re-export
     find_id,
     fnv_hash,
     lookup_ids,
-    ngram_capacity,
+    query_buffers,
     subword_rows,
 )
 
@@ -96,16 +96,7 @@ def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors,
     n = qoffsets.shape[0] - 1
     if n == 0:
         return
-    maxlen = 0
-    for i in range(n):
-        maxlen = max(maxlen, qoffsets[i + 1] - 1 - qoffsets[i])
-    cap = ngram_capacity(maxlen, maxn)
-    scratch = np.empty(maxlen + 2, dtype=np.uint8)
-    sp0 = np.empty(cap, dtype=np.int64)
-    sp1 = np.empty(cap, dtype=np.int64)
-    hs = np.empty(cap, dtype=np.uint32)
-    rows = np.empty(cap, dtype=np.int64)
-    ahead = np.empty(cap, dtype=np.int64)
+    scratch, sp0, sp1, hs, rows, ahead = query_buffers(qoffsets, maxn)
     bits = np.empty(out.shape[1], dtype=np.uint32)
     wid, count = _query_rows(0, q, qoffsets, vblob, voffsets, table, minn, maxn, bucket,
                              pruneidx_size, keys, rows_of_keys, eos_ngrams, scratch, sp0, sp1,
