@@ -1,6 +1,7 @@
 """Optimizers for models that mix sparse and dense gradients (needs torch).
 
-- :class:`SMORMS3`: Simon Funk's nearly tuning-free optimizer, dense and (lazy) sparse.
+- :class:`SMORMS3`: Simon Funk's nearly tuning-free optimizer, dense and (lazy) sparse; on CPU
+  a one-pass numba kernel (``fused``, extra ``vecsmith[fast]``) when numba is installed.
 - :class:`DenseSparseOptimizer`: one ``torch.optim.Optimizer`` for ``model.parameters()`` that
   routes each gradient by layout at step time (Adam + lazy Adam by default, SMORMS3 or any
   :class:`UpdateRule` pair as options).

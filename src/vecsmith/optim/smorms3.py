@@ -259,7 +259,7 @@ SMORMS3.__doc__ = r"""Implements SMORMS3 ("squared mean over root mean squared, 
         fused (bool, optional): use the one-pass numba kernel (extra ``vecsmith[fast]``) for
             contiguous CPU float32/float64 tensors, dense and sparse gradients alike. It reads
             and writes every element once, where the torch kernels make ~15 passes, and
-            updates all tensors of a dtype in one call: 0.1-0.6x the time of
+            updates all tensors of a dtype in one call: 0.2-0.5x the time of
             ``torch.optim.Adam(foreach=True)`` on CPU (benchmarks/RESULTS.md). ``None`` turns
             it on when numba is installed and ``foreach`` is left at ``None``; an explicit
             ``foreach`` keeps that torch path. ``True`` requires numba and CPU float32/float64
