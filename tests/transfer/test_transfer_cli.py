@@ -69,6 +69,25 @@ def test_transfer_cli_same_seed_same_store(small):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+def test_transfer_cli_start_and_contrast_options_reach_fit(small):
+    """--init/--lstsq-iter/--contrast/--temperature change the table that is written."""
+    def run(name, *extra):
+        out = small["folder"] / f"{name}.store"
+        result = runner.invoke(app, ["transfer", str(small["vec"]), str(out), *COMMON,
+                                     "--dtype", "float32", *extra])
+        assert result.exit_code == 0, result.output
+        return result.output, store.open(out).get_many(["abcabc", "jjj", "hgfedcba"])
+
+    out_default, v_default = run("default")
+    assert "least-squares start" in out_default
+    out_random, v_random = run("random", "--init", "random")
+    assert "least-squares start" not in out_random
+    _, v_short = run("short", "--lstsq-iter", "1")
+    _, v_nce = run("nce", "--contrast", "0.5", "--temperature", "0.1")
+    for other in (v_random, v_short, v_nce):
+        assert not np.allclose(v_default, other)
+
+
 def test_transfer_cli_errors(small, tmp_path):
     r = runner.invoke(app, ["transfer", str(tmp_path / "missing.vec"), str(tmp_path / "o")])
     assert r.exit_code != 0 and "no such file" in r.output
@@ -81,6 +100,9 @@ def test_transfer_cli_errors(small, tmp_path):
     r = runner.invoke(app, ["transfer", str(small["vec"]), str(tmp_path / "o"), "--loss",
                             "huber", "--quiet"])
     assert r.exit_code != 0 and "loss" in r.output
+    r = runner.invoke(app, ["transfer", str(small["vec"]), str(tmp_path / "o"), "--init",
+                            "zeros", "--quiet"])
+    assert r.exit_code != 0 and "init" in r.output
     assert not (tmp_path / "o").exists()
 
 

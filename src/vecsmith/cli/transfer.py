@@ -65,7 +65,16 @@ def transfer(
                                   help="Use only the N first (most frequent) words."),
     words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
                                help="Word list for a .npy matrix (one word per line)."),
+    init: str = typer.Option("lstsq", help="Start: lstsq (the least-squares table, then the "
+                                           "loss refines it), random or mean."),
+    lstsq_iter: int = typer.Option(40, "--lstsq-iter", min=1,
+                                   help="Most CGLS iterations of the least-squares start."),
     loss: str = typer.Option("cosine+norm", help="cosine+norm, cosine or mse."),
+    contrast: float = typer.Option(0.0, min=0.0,
+                                   help="Weight of an InfoNCE term (0: off): each word's "
+                                        "prediction must pick its own vector out of the "
+                                        "batch's and 1024 sampled words' vectors."),
+    temperature: float = typer.Option(0.05, min=1e-6, help="InfoNCE temperature."),
     weighting: str = typer.Option("log-rank", help="log-rank (frequent words count more; "
                                                    "input must be most frequent first) or "
                                                    "uniform."),
@@ -82,7 +91,8 @@ def transfer(
 ):
     """Learn n-gram vectors for word vectors that have none, so unseen words get vectors.
 
-    An n-gram table is trained (torch, sparse EmbeddingBag, SMORMS3) so that the
+    An n-gram table is fitted by least squares (CGLS, stopped where held-out words fit
+    best), then trained from there (torch, sparse EmbeddingBag, SMORMS3) so that the
     fastText-style mean of a word's character n-gram rows points where its vector points.
     The output store keeps every vocabulary vector as it was and answers any other word
     (misspellings, rare forms, new words) with the mean of its n-gram rows, exactly as a
@@ -92,6 +102,7 @@ def transfer(
       vecsmith transfer glove-6b-50d glove.store
       vecsmith transfer glove.6B.300d.txt glove300.store --bucket 2000000 --dtype float32
       vecsmith transfer vectors.npy my.store --words vocab.txt --max-words 100000
+      vecsmith transfer glove-6b-50d glove.store --contrast 0.1   # + InfoNCE term
       vecsmith nn glove.store unbelieveable
     """
     from vecsmith import transfer as tr
@@ -104,15 +115,19 @@ def transfer(
     names, matrix, fmt = _read_source(vectors, max_words, words)
     try:
         table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
-                       loss=loss, weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
+                       init=init, lstsq_iter=lstsq_iter, contrast=contrast,
+                       temperature=temperature, loss=loss, weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
                        optimizer=optimizer, holdout=holdout, device=device, threads=threads,
                        seed=seed, quiet=quiet)
         table.to_store(names, matrix, out, dtype=dtype, source=vectors, source_format=fmt,
                        quiet=quiet)
     except tr.TransferError as exc:
         raise fail(str(exc)) from None
-    stopped = (f"best epoch {table.best_epoch} of {len(table.history)}, held-out mean cosine "
-               f"{table.heldout_cosine:.3f}" if holdout > 0 else f"{len(table.history)} epochs")
+    start_note = (f"least-squares start ({len(table.lstsq_history)} CGLS iterations), "
+                  if init == "lstsq" and holdout > 0 else "")
+    stopped = (f"{start_note}best epoch {table.best_epoch} of {len(table.history)}, held-out "
+               f"mean cosine {table.heldout_cosine:.3f}" if holdout > 0
+               else f"{len(table.history)} epochs")
     console.print(f"wrote {out}: {len(names):,} words x {matrix.shape[1]} + {bucket:,} n-gram "
                   f"rows ({dtype}, {os.path.getsize(out) / 1e6:,.1f} MB); {stopped}; trained "
                   f"on {table.device} in {table.seconds:.1f} s, total "
