@@ -368,3 +368,34 @@ def test_empty_and_scalar_tensors_in_one_call(calls):
     assert calls["dense"] == [3] * 5
     assert all(_diff(pa, pb) <= 1e-6 for pa, pb in zip(a[1:], b[1:], strict=True))
     assert a[0].shape == (0,) and float(a[1].detach()) != 2.0
+
+
+def test_numba_that_fails_to_import_falls_back_with_one_warning(monkeypatch, calls):
+    # installed but unimportable (e.g. built against another NumPy): fused=None warns once and
+    # runs the torch kernels; fused=True raises
+    def broken():
+        raise ImportError("numba built for another numpy")
+
+    monkeypatch.setattr(smorms3_module, "_fused_kernels", broken)
+    monkeypatch.setattr(smorms3_module, "_auto_fused_failed", [])
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    lin = torch.nn.Linear(3, 2)
+    ref_emb, ref_lin = torch.nn.Embedding(10, 3, sparse=True), torch.nn.Linear(3, 2)
+    ref_emb.load_state_dict(emb.state_dict())
+    ref_lin.load_state_dict(lin.state_dict())
+    opt = SMORMS3([emb.weight, *lin.parameters()], lr=0.01)
+    ref = SMORMS3([ref_emb.weight, *ref_lin.parameters()], lr=0.01, fused=False)
+    with pytest.warns(RuntimeWarning, match="failed to import") as record:
+        for step in range(3):
+            ids = torch.tensor([step, step + 1, 7])
+            for e, li, o in ((emb, lin, opt), (ref_emb, ref_lin, ref)):
+                o.zero_grad()
+                li(e(ids)).pow(2).sum().backward()
+                o.step()
+    assert len(record) == 1 and calls["dense"] == [] and calls["sparse"] == []
+    assert torch.equal(emb.weight, ref_emb.weight) and torch.equal(lin.weight, ref_lin.weight)
+    p = torch.nn.Parameter(torch.ones(2))
+    p.grad = torch.ones(2)
+    with pytest.raises(ImportError, match="another numpy"):
+        smorms3([p], [p.grad], [torch.ones(2)], [torch.zeros(2)], [torch.zeros(2)], fused=True,
+                lr=0.1, eps=1e-16)

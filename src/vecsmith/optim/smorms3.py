@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import warnings
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -56,10 +57,30 @@ def _fused_kernels() -> ModuleType:
     return _fused
 
 
+_auto_fused_failed: list[str] = []  # why numba could not be imported for fused=None
+
+
 def _default_fused(foreach: bool | None) -> bool:
     """fused=None: on when numba is installed and foreach was left to its default (an explicit
     foreach=True/False asks for that torch path); never while torch.compile traces."""
-    return foreach is None and _numba_installed() and not torch.compiler.is_compiling()
+    return (foreach is None and _numba_installed() and not _auto_fused_failed
+            and not torch.compiler.is_compiling())
+
+
+def _kernels(required: bool) -> ModuleType | None:
+    """The numba kernels, or None when fused=None and numba is installed but will not import
+    (say, built for another NumPy): then the torch kernels run, after one warning."""
+    if _auto_fused_failed and not required:
+        return None
+    try:
+        return _fused_kernels()
+    except ImportError as exc:
+        if required:
+            raise
+        _auto_fused_failed.append(str(exc))
+        warnings.warn(f"SMORMS3: numba is installed but failed to import ({exc}); using the "
+                      "torch kernels", RuntimeWarning, stacklevel=4)
+        return None
 
 
 def _can_fuse(p: Tensor, mem: Tensor, g: Tensor, g2: Tensor) -> bool:
@@ -317,6 +338,7 @@ def smorms3(
     if not params:
         return
     lr_f = _scalar(lr)
+    required = bool(fused)
     if fused is None:
         fused = _default_fused(foreach)
     hyper = {"lr": lr_f, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
@@ -324,13 +346,13 @@ def smorms3(
     if len(dense) < len(grads):
         sparse = [i for i, gr in enumerate(grads) if gr.is_sparse]
         _sparse_smorms3(*([lst[i] for i in sparse] for lst in (params, grads, mems, gs, g2s)),
-                        fused=fused, **hyper)
+                        fused=fused, required=required, **hyper)
         params, grads, mems, gs, g2s = ([lst[i] for i in dense]
                                         for lst in (params, grads, mems, gs, g2s))
         if not params:
             return
     if fused:
-        rest = _fused_smorms3(params, grads, mems, gs, g2s, **hyper)
+        rest = _fused_smorms3(params, grads, mems, gs, g2s, required=required, **hyper)
         if len(rest) < len(params):
             params, grads, mems, gs, g2s = ([lst[i] for i in rest]
                                             for lst in (params, grads, mems, gs, g2s))
@@ -353,6 +375,7 @@ def _fused_smorms3(
     eps: float,
     weight_decay: float,
     maximize: bool,
+    required: bool = True,
 ) -> list[int]:
     """One numba call per dtype over every tensor the kernel can take (dense gradients);
     returns the indices of those it cannot take, for the torch kernels."""
@@ -375,7 +398,9 @@ def _fused_smorms3(
         plan[2].append(p)
     if not plans:
         return rest
-    kernels = _fused_kernels()
+    kernels = _kernels(required)
+    if kernels is None:
+        return list(range(len(params)))
     threads = torch.get_num_threads()
     for dtype, (addresses, sizes, touched) in plans.items():
         kernels.dense_step(np.array(addresses, dtype=np.int64), np.array(sizes, dtype=np.int64),
@@ -534,6 +559,7 @@ def _sparse_smorms3(
     weight_decay: float,
     maximize: bool,
     fused: bool = False,
+    required: bool = False,
 ) -> None:
     """Lazy SMORMS3: apply the dense equations to the rows present in each (coalesced) sparse
     gradient; absent rows keep parameters and state. With `fused`, the numba kernel updates the
@@ -543,8 +569,9 @@ def _sparse_smorms3(
         values = grad._values()
         if values.numel() == 0:
             continue
-        if fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype:
-            _fused_sparse_rows(param, mem, g, g2, grad, lr=lr, eps=eps,
+        if (fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype
+                and (kernels := _kernels(required)) is not None):
+            _fused_sparse_rows(kernels, param, mem, g, g2, grad, lr=lr, eps=eps,
                                weight_decay=weight_decay, maximize=maximize)
             continue
         index = _rows(grad)
@@ -560,8 +587,9 @@ def _sparse_smorms3(
             put_rows(t, index, rows)
 
 
-def _fused_sparse_rows(param: Tensor, mem: Tensor, g: Tensor, g2: Tensor, grad: Tensor, *,
-                       lr: float, eps: float, weight_decay: float, maximize: bool) -> None:
+def _fused_sparse_rows(kernels: ModuleType, param: Tensor, mem: Tensor, g: Tensor, g2: Tensor,
+                       grad: Tensor, *, lr: float, eps: float, weight_decay: float,
+                       maximize: bool) -> None:
     """Lazy SMORMS3 of one coalesced sparse gradient by the numba kernel, in place: each
     nonzero block of the gradient updates the contiguous block of elements it addresses."""
     if grad.shape != param.shape:
@@ -578,7 +606,7 @@ def _fused_sparse_rows(param: Tensor, mem: Tensor, g: Tensor, g2: Tensor, grad: 
     offsets = (indices * strides[:, None]).sum(0).numpy()
     values = grad._values().detach().resolve_neg().contiguous()
     values = values.reshape(values.shape[0], -1).numpy()
-    _fused_kernels().sparse_step(
+    kernels.sparse_step(
         np.array([param.data_ptr(), mem.data_ptr(), g.data_ptr(), g2.data_ptr()], np.int64),
         param.numel(), offsets, values, lr=lr, eps=eps, decay=1 - lr * weight_decay,
         sign=-1.0 if maximize else 1.0, threads=torch.get_num_threads())
