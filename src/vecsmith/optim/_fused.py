@@ -11,8 +11,9 @@ assembly): ``error_model="numpy"`` (IEEE division instead of a ZeroDivisionError
 loop), scalars of the arrays' own dtype (a Python int or float would promote float32 to float64)
 and ``lr if x > lr else x`` (one ``min`` instruction that keeps a NaN in ``x``, as
 ``clamp_max`` does). No fastmath: every operation is IEEE-rounded, in the order the equations
-are written, so vector and scalar iterations give the same bits and float64 results match a
-plain reference to ~1e-15.
+are written (no FMA contraction), so vector and scalar iterations give the same bits (the
+tests split steps across threads at arbitrary points and compare bits) and float64 results
+stay within the tests' 1e-12 of a plain reference.
 
 Callers validate the tensors (CPU, contiguous, one dtype, same sizes, not a view with the
 negation bit) and keep them alive during the call; the kernels trust the addresses.
@@ -29,7 +30,8 @@ from numba.extending import intrinsic
 
 __all__ = ["dense_step", "sparse_step"]
 
-# Below this many elements a step runs on the calling thread only (a thread start costs ~50 µs).
+# Below this many elements a step runs on the calling thread only (starting and joining a thread
+# took 35-50 µs here, about what the kernel needs for 2^16 float32 elements).
 PARALLEL_MIN_ELEMENTS = 1 << 18
 
 
