@@ -303,20 +303,26 @@ def plot(r: dict, path: Path) -> None:
     names = [n for n in r["methods"] if n != "zero vector"]
     short = [n.split(" (")[0].replace("least squares, ", "LS ").replace("vecsmith + ", "+ ")
              for n in names]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     for ax, key, title in ((axes[0], "cosine", "held-out mean cosine"),
-                           (axes[1], "overlap10", "top-10 neighbour overlap")):
-        vals = [r["methods"][n][key] for n in names]
+                           (axes[1], "overlap10", "top-10 neighbour overlap"),
+                           (axes[2], "simlex", "SimLex-999 Spearman (forced OOV)")):
+        raw = [r["methods"][n][key] for n in names]
+        vals = [0.0 if np.isnan(v) else v for v in raw]
         ax.barh(short, vals, color=["#2a7" if n == "vecsmith transfer" else
                                     "#9c9" if n.startswith("vecsmith") else "#bbb"
                                     for n in names])
         ax.set_title(title)
         ax.invert_yaxis()
-        for i, v in enumerate(vals):
-            ax.text(v, i, f" {v:.3f}", va="center", fontsize=8)
-        ax.set_xlim(0, max(vals) * 1.3)
+        for i, (v, w) in enumerate(zip(vals, raw)):
+            ax.text(v, i, " undefined" if np.isnan(w) else f" {v:.3f}", va="center", fontsize=8)
+        ax.set_xlim(0, max(max(vals), r["glove_simlex"] if key == "simlex" else 0) * 1.3)
     axes[0].tick_params(axis="y", labelsize=8)
     axes[1].set_yticks([])
+    axes[2].set_yticks([])
+    axes[2].axvline(r["glove_simlex"], color="#444", ls="--", lw=1)
+    axes[2].text(r["glove_simlex"], len(names) - 0.5, " GloVe itself", fontsize=7)
+    axes = [axes[0], axes[1], axes[3]]
     h, start = r["history"], r.get("lstsq_history", [])
     axes[2].plot(range(1, len(r["ls_history"]) + 1), r["ls_history"], color="#888",
                  label="least squares (CGLS iteration)")

@@ -550,8 +550,9 @@ def _lstsq_start(torch, bar, ids_np, offsets_np, train, held, target, bucket, de
     for _ in range(max_iter):
         q = a @ p
         alpha = gamma / (q * q).sum(0).clamp_min(1e-30)
-        t.add_(p * alpha)
+        t.addcmul_(p, alpha)  # in place, no bucket-sized temporaries (peak memory)
         r.sub_(q * alpha)
+        del s
         s = at @ r
         g_new = (s * s).sum(0)
         p.mul_(g_new / gamma.clamp_min(1e-30)).add_(s)
