@@ -159,6 +159,14 @@ class Vectors:
         self._check_index()
         return self._blob[:-1].tobytes().decode("utf-8", DEFAULT_ERRORS).split("\0")
 
+    def word(self, i: int) -> str:
+        """Word number i (decoding one word: `words` decodes all of them, ~0.2 s for 2M)."""
+        if not 0 <= i < self.nwords:
+            raise IndexError(f"word id {i} out of range 0..{self.nwords - 1}")
+        self._check_index()
+        start, end = int(self._offsets[i]), int(self._offsets[i + 1]) - 1
+        return self._blob[start:end].tobytes().decode("utf-8", DEFAULT_ERRORS)
+
     def word_id(self, word: str | bytes) -> int:
         """Id of `word`, or -1."""
         return int(self.word_ids([word])[0])
@@ -341,8 +349,7 @@ class Vectors:
             ids, scores = self._search_torch(qn, k, ban)
         else:
             ids, scores = self._search_cpu(qn, k, ban)
-        words = self.words
-        return [(words[i], float(s)) for i, s in zip(ids, scores)]
+        return [(self.word(int(i)), float(s)) for i, s in zip(ids, scores)]
 
     def cosines(self, q_unit: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Cosine of rows start..stop to a unit query (zero rows score 0)."""
