@@ -401,3 +401,11 @@ def test_int8_search_slack_catches_what_the_first_pass_misranks(tmp_path):
     np.testing.assert_allclose([s for _, s in got], scores, atol=1e-7)
     exact = v.cosines(base / np.linalg.norm(base), 0, len(v))
     assert np.all(np.abs(approx - exact) <= slack)  # the bound holds row by row
+
+
+def test_word_by_id_decodes_one_word(stores):
+    v = store.open(stores["pang_lee_polarity_fasttext.bin", "float16"])  # has invalid UTF-8
+    for i in [0, 1, len(v) // 2, len(v) - 1]:
+        assert v.word(i) == v.words[i] and v.word_id(v.word(i)) == i
+    with pytest.raises(IndexError):
+        v.word(len(v))
