@@ -112,3 +112,23 @@ def test_dispatch_fasttext_model():
 def test_help_teaches():
     res = runner.invoke(app, ["cluster", "--help"])
     assert res.exit_code == 0 and "Examples" in res.output and "glove-6b-50d" in res.output
+
+
+def test_default_k_and_weighting_shrink_with_the_vocabulary(tmp_path, vec_file):
+    """Mutual k = 30 chains a 400k-word vocabulary into one giant cluster; the defaults switch
+    to k = 15 / top above 50,000 words, and explicit options always win."""
+    from vecsmith.cli.cluster import default_graph_settings
+
+    assert default_graph_settings(20_000) == (30, "log")
+    assert default_graph_settings(50_000) == (30, "log")
+    assert default_graph_settings(400_000) == (15, "top")
+    summary = tmp_path / "s.json"
+    res = runner.invoke(app, ["cluster", str(vec_file), "--summary", str(summary), "--quiet",
+                              "--show", "0"])
+    assert res.exit_code == 0, res.output
+    settings = json.loads(summary.read_text(encoding="utf-8"))["settings"]
+    assert (settings["k"], settings["weighting"]) == (30, "log")
+    res = runner.invoke(app, ["cluster", str(vec_file), "--summary", str(summary), "--quiet",
+                              "--show", "0", "-k", "7", "-w", "lin"])
+    settings = json.loads(summary.read_text(encoding="utf-8"))["settings"]
+    assert res.exit_code == 0 and (settings["k"], settings["weighting"]) == (7, "lin")

@@ -11,12 +11,20 @@ import typer
 from vecsmith.cli import app
 from vecsmith.cli._common import console, err_console, fail, print_rows
 
-# Settings that gave concept clusters without a giant component on GloVe 6B 50d (50k words);
-# see README.md and examples/cluster_glove_gold.py.
-DEFAULT_K = 30
+# Settings that gave concept clusters without a giant component on GloVe 6B 50d: k = 30 /
+# `log` on the 50,000 most frequent words (examples/cluster_glove_gold.py), but on all 400,000
+# words mutual k >= 20 chains the rare-word tail into one cluster of 166k-214k words while
+# k = 15 / `top` keeps the largest at 1,690 (examples/cluster_glove_400k.py). So the defaults
+# depend on the vocabulary size.
+SMALL_VOCABULARY = 50_000
 DEFAULT_SYMMETRIZE = "mutual"
 DEFAULT_THRESHOLD = 0.0
-DEFAULT_WEIGHTING = "log"
+
+
+def default_graph_settings(n_words: int) -> tuple[int, str]:
+    """(neighbours, CW weighting) when the user gives neither: (30, "log") up to 50,000 words,
+    (15, "top") above, where larger k makes a giant cluster."""
+    return (30, "log") if n_words <= SMALL_VOCABULARY else (15, "top")
 
 
 def load_input(path: str, max_words: int | None = None, words: Path | None = None):
@@ -52,9 +60,10 @@ def cluster_command(
     words: Path = typer.Option(None, "--words", help="Word list for a .npy matrix (one per line)."),
     max_words: int = typer.Option(None, "--max-words", "-n", help="Cluster the first N words only "
                                   "(the most frequent in most files)."),
-    k: int = typer.Option(DEFAULT_K, "--neighbors", "-k", help="Neighbours per word in the graph. "
-                          "30 suits ~50k words; use 15 (with -w top) for 400k-word vocabularies, "
-                          "where larger k chains rare words into one giant cluster."),
+    k: int = typer.Option(None, "--neighbors", "-k", min=1,
+                          help="Neighbours per word in the graph. Default: 30 up to 50,000 "
+                               "words, 15 above (larger k chains the rare words of a big "
+                               "vocabulary into one giant cluster).", show_default=False),
     symmetrize: str = typer.Option(DEFAULT_SYMMETRIZE, "--symmetrize",
                                    help="union: edge if either word lists the other; mutual: only "
                                         "if both do (fewer hub edges, no giant cluster); none."),
@@ -63,8 +72,10 @@ def cluster_command(
                                          "for tighter clusters and more singletons)."),
     method: str = typer.Option("cw", "--method", help="cw (Chinese Whispers) or dbscan "
                                "(on the same graph)."),
-    weighting: str = typer.Option(DEFAULT_WEIGHTING, "--weighting", "-w", help="CW vote weights: top, lin, "
-                                  "log (lin/log damp hubs, giving more, smaller clusters)."),
+    weighting: str = typer.Option(None, "--weighting", "-w",
+                                  help="CW vote weights: top, lin, log (lin/log damp hubs, "
+                                       "giving more, smaller clusters). Default: log up to "
+                                       "50,000 words, top above.", show_default=False),
     iterations: int = typer.Option(20, "--iterations", help="Maximum CW passes."),
     eps: float = typer.Option(0.3, "--eps", help="DBSCAN: cosine distance radius."),
     min_samples: int = typer.Option(5, "--min-samples", help="DBSCAN: core point size, self "
@@ -84,7 +95,7 @@ def cluster_command(
 
     Builds an exact cosine k-nearest-neighbour graph of the vectors and runs Chinese Whispers (Biemann 2006) on it: every word repeatedly joins the cluster that its neighbours vote for.
 
-    Writes word/cluster/confidence as TSV (confidence: the share of a word's edge weight that goes to its own cluster), prints the largest clusters, and optionally a JSON summary and a 2-D map. A mutual graph (the default) avoids one giant cluster; for 400k-word vocabularies use -k 15 -w top.
+    Writes word/cluster/confidence as TSV (confidence: the share of a word's edge weight that goes to its own cluster), prints the largest clusters, and optionally a JSON summary and a 2-D map. A mutual graph (the default) avoids one giant cluster; the default k and weighting shrink with the vocabulary (30/log up to 50,000 words, 15/top above) for the same reason.
 
     Examples:
 
@@ -116,8 +127,12 @@ def cluster_command(
     t_load = time.perf_counter() - t0
     if len(vocab) < 2:
         raise fail("need at least two words to cluster")
+    auto_k, auto_weighting = default_graph_settings(len(vocab))
+    k = auto_k if k is None else k
+    weighting = auto_weighting if weighting is None else weighting
     if not quiet:
-        err_console.print(f"{len(vocab):,} words x {X.shape[1]} dims read in {t_load:.1f} s")
+        err_console.print(f"{len(vocab):,} words x {X.shape[1]} dims read in {t_load:.1f} s; "
+                          f"{k}-NN graph ({symmetrize}), CW weighting {weighting}")
     t1 = time.perf_counter()
     try:
         graph = knn_graph(X, k, symmetrize=symmetrize, threshold=threshold, device=device,
@@ -261,15 +276,16 @@ def demo(console=console) -> None:
 
     t0 = time.perf_counter()
     vocab, X = load_packaged_glove(20_000)
-    graph = knn_graph(X, DEFAULT_K, symmetrize=DEFAULT_SYMMETRIZE, threshold=DEFAULT_THRESHOLD)
+    k, weighting = default_graph_settings(len(vocab))
+    graph = knn_graph(X, k, symmetrize=DEFAULT_SYMMETRIZE, threshold=DEFAULT_THRESHOLD)
     t_graph = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = chinese_whispers(graph, DEFAULT_WEIGHTING, seed=0)
+    result = chinese_whispers(graph, weighting, seed=0)
     t_cw = time.perf_counter() - t1
     sizes = size_summary(result.labels)
     stats = graph_stats(graph)
     console.print(
-        f"GloVe 6B 50d, 20,000 most frequent words: exact cosine {DEFAULT_K}-NN graph "
+        f"GloVe 6B 50d, 20,000 most frequent words: exact cosine {k}-NN graph "
         f"({DEFAULT_SYMMETRIZE}, cosine >= {DEFAULT_THRESHOLD}: {stats.n_edges:,} edges) in "
         f"{t_graph:.1f} s, Chinese Whispers in {t_cw:.2f} s ({result.n_iter} passes): "
         f"{sizes['clusters_of_size_ge_2']:,} clusters of 2+ words, largest {sizes['largest']}.")
