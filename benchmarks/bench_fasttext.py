@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -102,10 +103,18 @@ def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
         res[label] = 1e6 * (time.perf_counter() - t) / n_single
     if batch is not None:
         batch(words[:1000])
-        for label in ("oov_batch_us", "oov_batch_warm_us"):
+        t = time.perf_counter()
+        batch(words[:n_batch])
+        res["oov_batch_us"] = 1e6 * (time.perf_counter() - t) / n_batch
+        # Warm passes vary by up to 2x on a shared VM (memory-bound work): report the median
+        # of five, and the best.
+        passes = []
+        for _ in range(5):
             t = time.perf_counter()
             batch(words[:n_batch])
-            res[label] = 1e6 * (time.perf_counter() - t) / n_batch
+            passes.append(1e6 * (time.perf_counter() - t) / n_batch)
+        res["oov_batch_warm_us"] = statistics.median(passes)
+        res["oov_batch_best_us"] = min(passes)
     t = time.perf_counter()
     first = nn("hellozq")
     res["nn_first_s"] = time.perf_counter() - t
@@ -179,7 +188,8 @@ def report(results: list[dict], path: Path, size_gb: float) -> None:
             ("oov_single_us", "OOV one at a time, cold (µs/word)"),
             ("oov_single_warm_us", "OOV one at a time, warm (µs/word)"),
             ("oov_batch_us", "OOV batch, cold (µs/word)"),
-            ("oov_batch_warm_us", "OOV batch, warm (µs/word)"),
+            ("oov_batch_warm_us", "OOV batch, warm, median of 5 (µs/word)"),
+            ("oov_batch_best_us", "OOV batch, warm, best of 5 (µs/word)"),
             ("nn_first_s", "first neighbour query (s)"), ("nn_later_s", "later queries (s)"),
             ("peak_rss_mb", "peak RSS (MB)"), ("anon_mb", "private memory at end (MB)")]
     shown = [r for r in results if r["tool"] != "convert"]
