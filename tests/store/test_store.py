@@ -403,6 +403,22 @@ def test_int8_search_slack_catches_what_the_first_pass_misranks(tmp_path):
     assert np.all(np.abs(approx - exact) <= slack)  # the bound holds row by row
 
 
+def test_a_corrupt_search_bound_is_refused(tmp_path, stores):
+    from safetensors.numpy import load_file, save_file
+
+    from vecsmith.store.format import read_store
+
+    src = stores["lee_fasttext_new.bin", "float16"]
+    tensors = {k: v.copy() for k, v in load_file(src).items()}
+    tensors["search_slack"][3] = -1.0
+    path = tmp_path / "slack.store"
+    save_file(tensors, path, metadata=read_store(src).metadata)
+    v = store.open(path)
+    assert v["government"].shape == (v.dim,)  # lookups do not need the bound
+    with pytest.raises(StoreFormatError, match="search_slack"):
+        v.most_similar("government", 3, device="cpu")
+
+
 def test_word_by_id_decodes_one_word(stores):
     v = store.open(stores["pang_lee_polarity_fasttext.bin", "float16"])  # has invalid UTF-8
     for i in [0, 1, len(v) // 2, len(v) - 1]:

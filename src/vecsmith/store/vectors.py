@@ -75,7 +75,7 @@ class Vectors:
         else:
             self._prune = (max(len(keys), 0) or 0, keys, rows)
         self._keys, self._rows = keys, rows
-        self._index_checked = False
+        self._index_checked = self._search_checked = False
         search = [t.get(name) for name in SEARCH_TENSORS]
         self._search_index = tuple(search) if all(x is not None for x in search) else None
         self._validate_shapes()
@@ -385,6 +385,12 @@ class Vectors:
     def _search_int8(self, qn: np.ndarray, k: int, ban: list[int]):
         """Exact search with the store's int8 first pass (`vecsmith.store.search`)."""
         codes, scales, slack = self._search_index
+        if not self._search_checked:  # the bound is only as good as the file: check it once
+            if not (np.all(np.isfinite(scales)) and np.all(slack >= 0)
+                    and np.all(np.isfinite(slack))):
+                raise self._bad("'search_scales'/'search_slack' hold negative or non-finite "
+                                "values")
+            self._search_checked = True
         kernel = _kernels().int8_scores_into
         approx = np.empty(self.nwords, dtype=np.float32)
         q = np.ascontiguousarray(qn, dtype=np.float32)
