@@ -254,6 +254,33 @@ def test_a_corrupt_word_index_fails_typed_before_any_lookup(tmp_path, stores):
                 use(v)
 
 
+def test_word_table_hashes(tmp_path, stores):
+    """Stores carry each slot's word hash; stores written without it (before it existed) get
+    it computed at first use and answer identically; a mis-shaped one is a typed error."""
+    from safetensors.numpy import load_file, save_file
+    from vecsmith.store.format import read_store
+
+    src = stores["lee_fasttext_new.bin", "float32"]
+    tensors = load_file(src)
+    meta = read_store(src).metadata
+    assert tensors["word_table_hashes"].dtype == np.uint32
+    new = store.open(src)
+    words = new.words[:500] + ["governmentality", "zzqx", "naïveté", ""]
+    old_path = tmp_path / "old.store"
+    save_file({k: v for k, v in tensors.items() if k != "word_table_hashes"}, old_path,
+              metadata=meta)
+    old = store.open(old_path)
+    assert np.array_equal(old.word_ids(words), new.word_ids(words))
+    assert np.array_equal(old.get_many(words).view(np.uint32), new.get_many(words).view(np.uint32))
+    assert np.array_equal(old._slots[1], new._slots[1])
+    for spoil in (lambda t: t[:-1], lambda t: t.astype(np.int32)):
+        broken = dict(tensors, word_table_hashes=spoil(tensors["word_table_hashes"]))
+        path = tmp_path / "broken.store"
+        save_file(broken, path, metadata=meta)
+        with pytest.raises(StoreFormatError, match="word_table_hashes"):
+            store.open(path)
+
+
 def test_convert_is_atomic(tmp_path, monkeypatch):
     src = gensim_test_file("lee_fasttext_new.bin")
     out = tmp_path / "lee.store"
@@ -307,14 +334,18 @@ def test_cuda_search_matches_cpu(stores):
 def test_float16_widening_is_exact_for_every_value(tmp_path):
     """The kernel's float16 -> float32 conversion, over all 65,536 bit patterns."""
     every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
-    finite = every[np.isfinite(every)].reshape(-1, 8)
-    words = [f"w{i}" for i in range(len(finite))]
+    finite = every[np.isfinite(every)]
+    rows = np.concatenate([finite, every[np.isinf(every)], every[np.isnan(every)]]).reshape(-1, 8)
+    words = [f"w{i}" for i in range(len(rows))]
     out = tmp_path / "all.store"
-    store.convert_vectors(words, finite, out, dtype="float16")
-    got = store.open(out).get_many(words)
+    store.convert_vectors(words, rows, out, dtype="float16", search_index=False)
+    got = store.open(out).get_many(words).ravel()
     # rows are added to a zeroed float32 vector, as fastText does: -0.0 comes back as +0.0
-    want = np.float32(0.0) + finite.astype(np.float32)
-    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    with np.errstate(invalid="ignore"):
+        want = np.float32(0.0) + rows.astype(np.float32).ravel()
+    n = len(finite) + 2
+    assert np.array_equal(got[:n].view(np.uint32), want[:n].view(np.uint32))  # finite and inf
+    assert np.isnan(got[n:]).all()
 
 
 def test_opening_a_store_loads_no_compiler(stores):

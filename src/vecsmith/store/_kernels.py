@@ -1,67 +1,65 @@
 """Compiled lookups for stores: stored rows for known words, n-gram means for the rest.
 
 The n-gram arithmetic is the fastText reader's (`subword_rows`): same hashing, same order,
-float32 sums then one multiply by the float32 reciprocal. float16 tables are widened exactly,
-with vectorised bit arithmetic (a 65,536-entry table for rows holding an inf or NaN).
+float32 sums then one multiply by the float32 reciprocal. float16 tables are widened exactly
+by the CPU's own conversion (F16C's vcvtph2ps on x86, vectorised by LLVM).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from vecsmith._prefetch import prefetch_row
-from vecsmith.fasttext._kernels import (  # noqa: F401 - lookup_ids is re-exported for stores
+from vecsmith.fasttext._kernels import (  # noqa: F401 - re-exported for stores
     add_quant_row,
     find_id,
     fnv_hash,
     lookup_ids,
     query_buffers,
+    slot_hashes_into,
     subword_rows,
 )
 
-HALF_REBIAS = np.float32(2.0**112)
-HALF_TO_FLOAT = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(
-    np.float32)
+
+@intrinsic
+def half_to_float(typingctx, bits):
+    """The float16 with these uint16 bits, as float32: IEEE `fpext`, exact for every value
+    (LLVM lowers it to the CPU's conversion instruction, vectorised over a row; numba has no
+    float16 arithmetic of its own on the CPU)."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
 
 
-def add_rows(out, i, mat, rows, count, bits, widened, half_table):
+def add_rows(out, i, mat, rows, count):
     """out[i] += mat[rows[k]] for k < count, in float32 (compiled per table dtype below; this
-    body never runs). `bits` is uint32 scratch of one row, `widened` the same memory viewed
-    as float32. (One call per word, not per row: a call per row measured 25% slower.)"""
+    body never runs; float16 tables come as their uint16 bits). One call per word, not per
+    row: a call per row measured 25% slower."""
     raise NotImplementedError
 
 
 @overload(add_rows)
-def _add_rows(out, i, mat, rows, count, bits, widened, half_table):
+def _add_rows(out, i, mat, rows, count):
     if mat.dtype == types.float32:
-        def add_f32(out, i, mat, rows, count, bits, widened, half_table):
+        def add_f32(out, i, mat, rows, count):
             for k in range(count):
                 r = rows[k]
                 for j in range(out.shape[1]):
                     out[i, j] += mat[r, j]
         return add_f32
 
-    def add_f16(out, i, mat, rows, count, bits, widened, half_table):
-        # float16 -> float32 in vectorised arithmetic: sign up 16 bits, exponent and mantissa
-        # up 13, then one multiply by 2^112 rebiases the exponent (exact for normal and
-        # subnormal halves alike). Rows holding an infinity or NaN take the exact table.
-        dim = out.shape[1]
+    def add_f16(out, i, mat, rows, count):
         for k in range(count):
             r = rows[k]
-            top = np.uint32(0)
-            for j in range(dim):
-                h = np.uint32(mat[r, j])
-                top = max(top, h & np.uint32(0x7C00))
-                bits[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | (
-                    (h & np.uint32(0x7FFF)) << np.uint32(13))
-            if top == np.uint32(0x7C00):
-                for j in range(dim):
-                    out[i, j] += half_table[mat[r, j]]
-            else:
-                for j in range(dim):
-                    out[i, j] += widened[j] * HALF_REBIAS
+            for j in range(out.shape[1]):
+                out[i, j] += half_to_float(mat[r, j])
     return add_f16
 
 
@@ -70,7 +68,8 @@ def _query_rows(i, q, qoffsets, vblob, voffsets, table, minn, maxn, bucket, prun
                 keys, rows_of_keys, eos_ngrams, scratch, sp0, sp1, hs, rows):
     """(word id or -1, number of n-gram rows written to `rows` when the word is unknown)."""
     s, e = qoffsets[i], qoffsets[i + 1] - 1
-    wid = find_id(vblob, voffsets, table, q, s, e, fnv_hash(q, s, e)) if table.shape[0] else -1
+    wid = find_id(vblob, voffsets, table, q, s, e, fnv_hash(q, s, e)) if table[0].shape[0] \
+        else -1
     if wid >= 0:
         return wid, 0
     return wid, subword_rows(q, s, e, -1, minn, maxn, bucket, 0, pruneidx_size, keys,
@@ -87,8 +86,7 @@ def _prefetch_rows(wid, count, rows, vectors, ngrams):
 
 @njit(cache=True, nogil=True)
 def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors, ngrams,
-                       half_table, minn, maxn, bucket, pruneidx_size, keys, rows_of_keys,
-                       eos_ngrams):
+                       minn, maxn, bucket, pruneidx_size, keys, rows_of_keys, eos_ngrams):
     """Vectors of many words into `out` (zeroed): the stored row for vocabulary words, else the
     float32 mean of the word's n-gram rows (zero when it has none); `found[i]` = id or -1.
 
@@ -100,8 +98,6 @@ def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors,
     if n == 0:
         return
     scratch, sp0, sp1, hs, rows, ahead = query_buffers(qoffsets, maxn)
-    bits = np.empty(out.shape[1], dtype=np.uint32)
-    widened = bits.view(np.float32)  # made once: a view per row costs reference counting
     wid, count = _query_rows(0, q, qoffsets, vblob, voffsets, table, minn, maxn, bucket,
                              pruneidx_size, keys, rows_of_keys, eos_ngrams, scratch, sp0, sp1,
                              hs, rows)
@@ -117,9 +113,9 @@ def store_vectors_into(out, found, q, qoffsets, vblob, voffsets, table, vectors,
         found[i] = wid
         if wid >= 0:
             rows[0] = wid  # the stored row, added onto zeros as fastText adds rows
-            add_rows(out, i, vectors, rows, 1, bits, widened, half_table)
+            add_rows(out, i, vectors, rows, 1)
         else:
-            add_rows(out, i, ngrams, rows, count, bits, widened, half_table)
+            add_rows(out, i, ngrams, rows, count)
             if count > 0:
                 scale = np.float32(1.0 / count)
                 for j in range(out.shape[1]):

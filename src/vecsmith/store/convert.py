@@ -39,8 +39,13 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def _vocab_tensors(words_blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     hashes = ft_kernels.hash_entries(words_blob, offsets)
-    table = ft_kernels.build_table(words_blob, offsets, hashes)
-    return {"vocab_blob": words_blob, "vocab_offsets": offsets, "word_table": table}
+    table, slot_hashes = ft_kernels.build_table(words_blob, offsets, hashes)
+    return {"vocab_blob": words_blob, "vocab_offsets": offsets, "word_table": table,
+            "word_table_hashes": slot_hashes}
+
+
+def _vocab_specs(vocab: dict[str, np.ndarray]) -> list[TensorSpec]:
+    return [TensorSpec(name, arr.dtype, tuple(arr.shape)) for name, arr in vocab.items()]
 
 
 def _write(out: str | os.PathLike, specs: list[TensorSpec], meta: dict,
@@ -106,9 +111,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
     nrows = len(source_rows)
     specs = [TensorSpec("vectors", np_dtype, (nwords, a.dim)),
              TensorSpec("norms", np.dtype(np.float32), (nwords,)),
-             TensorSpec("vocab_blob", np.dtype(np.uint8), (len(blob),)),
-             TensorSpec("vocab_offsets", np.dtype(np.int64), (nwords + 1,)),
-             TensorSpec("word_table", np.dtype(np.int32), (len(vocab["word_table"]),)),
+             *_vocab_specs(vocab),
              TensorSpec("counts", np.dtype(np.int64), (nwords,))]
     if search_index:
         specs += _search_specs(nwords, a.dim)
@@ -142,9 +145,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                     release(source_map, dense[s:e])
                 bar.advance(task, e - s)
             yield "norms", norms
-            yield "vocab_blob", vocab["vocab_blob"]
-            yield "vocab_offsets", vocab["vocab_offsets"]
-            yield "word_table", vocab["word_table"]
+            yield from vocab.items()
             yield "counts", d.counts[:nwords]
             if no_ngrams:
                 return
@@ -217,9 +218,7 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
     table, params = ngrams if ngrams is not None else (None, {})
     specs = [TensorSpec("vectors", np_dtype, (n, dim)),
              TensorSpec("norms", np.dtype(np.float32), (n,)),
-             TensorSpec("vocab_blob", np.dtype(np.uint8), (len(blob),)),
-             TensorSpec("vocab_offsets", np.dtype(np.int64), (n + 1,)),
-             TensorSpec("word_table", np.dtype(np.int32), (len(vocab["word_table"]),))]
+             *_vocab_specs(vocab)]
     if counts is not None:
         specs.append(TensorSpec("counts", np.dtype(np.int64), (n,)))
     if search_index:
@@ -242,9 +241,7 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
             norms[s : s + len(rows)] = _norms(rows)
             yield from _word_chunks(rows, norms[s : s + len(rows)], search_index)
         yield "norms", norms
-        yield "vocab_blob", vocab["vocab_blob"]
-        yield "vocab_offsets", vocab["vocab_offsets"]
-        yield "word_table", vocab["word_table"]
+        yield from vocab.items()
         if counts is not None:
             yield "counts", np.asarray(counts, dtype=np.int64)
         if table is not None:

@@ -13,6 +13,7 @@ Tensors of a store (names are part of the format, version 1):
 | `vocab_blob` | U8 | every word's UTF-8 bytes, each followed by a NUL |
 | `vocab_offsets` | I64 (nwords+1,) | word i is vocab_blob[offsets[i] : offsets[i+1]-1] |
 | `word_table` | I32 (ceil(nwords/0.7),) | fastText's open-addressing word→id table (FNV-1a) |
+| `word_table_hashes` | U32 (same,) | FNV-1a hash of the word in each slot (0 where empty): probes compare it first |
 | `counts` | I64 (nwords,) | word frequencies when the source had them (else absent) |
 | `ngrams` | F16/F32 (rows, dim) | n-gram (bucket) vectors; absent with --no-ngrams |
 | `ngram_keys` | I32 (rows,) | sorted bucket ids of those rows, when not every bucket is kept |
@@ -26,7 +27,8 @@ Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version
 unknown words get their n-gram mean, zeros when none, as fastText answers; "error": unknown
 words raise KeyError), `search_index` ("int8" or empty), `source`, `source_sha256`,
 `source_format`. Stores written before the search tensors existed stay valid: search then
-scans `vectors` directly.
+scans `vectors` directly; so do stores without `word_table_hashes`, which are then computed
+at the first lookup.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from vecsmith._mapping import advise_random
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
 _DTYPES = {"F16": np.float16, "F32": np.float32, "I8": np.int8, "I32": np.int32, "I64": np.int64,
-           "U8": np.uint8}
+           "U8": np.uint8, "U32": np.uint32}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 

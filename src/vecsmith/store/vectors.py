@@ -94,6 +94,14 @@ class Vectors:
             raise self._bad("'norms'/'vocab_offsets' lengths disagree with 'vectors'")
         if self.nwords and (o[0] != 0 or o[-1] != len(b) or len(self._table) <= self.nwords):
             raise self._bad("'vocab_offsets'/'word_table' do not fit 'vocab_blob'")
+        if (b.dtype, o.dtype, self._table.dtype) != (np.uint8, np.int64, np.int32) or \
+                b.ndim != 1 or o.ndim != 1 or self._table.ndim != 1:
+            raise self._bad("'vocab_blob'/'vocab_offsets'/'word_table' must be 1-D uint8/int64/"
+                            "int32")
+        hashes = self._store.tensors.get("word_table_hashes")
+        if hashes is not None and (hashes.dtype != np.uint32
+                                   or hashes.shape != self._table.shape):
+            raise self._bad("'word_table_hashes' must be uint32 and as long as 'word_table'")
         keys, rows = self._keys, self._rows
         if self._ngrams is not None:
             g = self._ngrams
@@ -175,28 +183,36 @@ class Vectors:
         blob, offsets = pack_words(list(words))
         if not self.nwords:
             return np.full(len(offsets) - 1, -1, dtype=np.int64)
-        self._check_index()
-        return _kernels().lookup_ids(self._blob, self._offsets, self._table, blob, offsets)
+        return _kernels().lookup_ids(self._blob, self._offsets, self._slots, blob, offsets)
 
     def __contains__(self, word: str | bytes) -> bool:
         return self.word_id(word) >= 0
+
+    @cached_property
+    def _slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """The word table as the kernels take it: (ids, hash of each slot's word). Stores
+        written before `word_table_hashes` existed get the hashes computed here, once."""
+        self._check_index()
+        hashes = self._store.tensors.get("word_table_hashes")
+        if hashes is None:
+            hashes = np.empty(len(self._table), dtype=np.uint32)
+            _kernels().slot_hashes_into(hashes, self._table, self._blob, self._offsets)
+        return self._table, hashes
 
     # -- vectors -------------------------------------------------------------------------
     @cached_property
     def _kernel(self):
         """The lookup kernel and every argument after the query, bound once."""
-        self._check_index()
         kernels = _kernels()
         size, keys, rows = self._prune
         ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
         params = (self.minn, self.maxn, self.bucket, size, keys, rows, self._eos_ngrams)
         if self._half:
             return kernels.store_vectors_into, (
-                self._blob, self._offsets, self._table, self._vectors.view(np.uint16),
-                ngrams.view(np.uint16), kernels.HALF_TO_FLOAT, *params)
+                self._blob, self._offsets, self._slots, self._vectors.view(np.uint16),
+                ngrams.view(np.uint16), *params)
         return kernels.store_vectors_into, (
-            self._blob, self._offsets, self._table, self._vectors, ngrams,
-            kernels.HALF_TO_FLOAT[:0], *params)
+            self._blob, self._offsets, self._slots, self._vectors, ngrams, *params)
 
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
