@@ -258,6 +258,7 @@ def test_word_table_hashes(tmp_path, stores):
     """Stores carry each slot's word hash; stores written without it (before it existed) get
     it computed at first use and answer identically; a mis-shaped one is a typed error."""
     from safetensors.numpy import load_file, save_file
+
     from vecsmith.store.format import read_store
 
     src = stores["lee_fasttext_new.bin", "float32"]
@@ -265,7 +266,7 @@ def test_word_table_hashes(tmp_path, stores):
     meta = read_store(src).metadata
     assert tensors["word_table_hashes"].dtype == np.uint32
     new = store.open(src)
-    words = new.words[:500] + ["governmentality", "zzqx", "naïveté", ""]
+    words = [*new.words[:500], "governmentality", "zzqx", "naïveté", ""]
     old_path = tmp_path / "old.store"
     save_file({k: v for k, v in tensors.items() if k != "word_table_hashes"}, old_path,
               metadata=meta)
