@@ -18,18 +18,29 @@ CACHE_LINE = 64
 
 
 @intrinsic
-def _prefetch_item(typingctx, arr, row, col):
-    """llvm.prefetch(read, keep in all cache levels) of the address of arr[row, col]."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 2):
+def prefetch(typingctx, arr, index):
+    """llvm.prefetch(read, keep in all cache levels) of the address of arr[index]; `index` is
+    an integer for a 1-D array, a tuple of integers otherwise."""
+    if not isinstance(arr, types.Array):
         return None
-    sig = types.void(arr, row, col)
+    if isinstance(index, types.Integer) and arr.ndim == 1:
+        count = 1
+    elif (isinstance(index, types.BaseTuple) and len(index) == arr.ndim
+          and all(isinstance(t, types.Integer) for t in index)):
+        count = arr.ndim
+    else:
+        return None
+    sig = types.void(arr, index)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
+        aryty, idxty = signature.args
         ary = context.make_array(aryty)(context, builder, args[0])
-        index = [context.cast(builder, args[1], signature.args[1], types.intp),
-                 context.cast(builder, args[2], signature.args[2], types.intp)]
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+        if count == 1 and isinstance(idxty, types.Integer):
+            parts = [(args[1], idxty)]
+        else:
+            parts = [(builder.extract_value(args[1], k), idxty[k]) for k in range(count)]
+        where = [context.cast(builder, v, t, types.intp) for v, t in parts]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, where, wraparound=False)
         byte_ptr = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = builder.module.declare_intrinsic(
@@ -46,4 +57,4 @@ def prefetch_row(mat, row):
     """Prefetch every cache line of row `row` of a C-contiguous 2-D array (row must be valid)."""
     step = max(1, CACHE_LINE // mat.itemsize)
     for col in range(0, mat.shape[1], step):
-        _prefetch_item(mat, row, col)
+        prefetch(mat, (row, col))

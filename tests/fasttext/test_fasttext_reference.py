@@ -34,6 +34,24 @@ def test_word_vectors_bit_identical(name, oov):
     assert bit_equal(m.get_word_vector(words[3]), m.get_word_vectors([words[3]])[0])
 
 
+def test_batch_into_a_reused_array(oov):
+    """`out=`: every element is written (a dirty array gives the official bits, on the
+    threaded path too), the array itself comes back, and a wrong one is refused."""
+    path = gensim_test_file(OFFICIAL_READABLE[0])
+    m, o = load_model(path), load_official(path)
+    words = (vocab_bytes(m) + oov)[:3000]
+    assert len(words) > 1024  # big enough for the threaded path
+    dirty = np.full((len(words), m.get_dimension()), np.nan, dtype=np.float32)
+    dirty[::7] = -0.0
+    got = m.get_word_vectors(words, out=dirty)
+    assert got is dirty and bit_equal(got, official_vectors(o, words))
+    for bad in (np.zeros((len(words), m.get_dimension()), np.float64),
+                np.zeros((len(words) - 1, m.get_dimension()), np.float32),
+                np.zeros((m.get_dimension(), len(words)), np.float32).T):
+        with pytest.raises(ValueError, match="out must be"):
+            m.get_word_vectors(words, out=bad)
+
+
 def test_invalid_utf8_words_keep_their_bytes():
     """pang_lee's dictionary holds words that are not valid UTF-8: bytes are kept and hashed."""
     path = gensim_test_file("pang_lee_polarity_fasttext.bin")

@@ -451,6 +451,27 @@ def test_a_corrupt_search_bound_is_refused(tmp_path, stores):
         v.most_similar("government", 3, device="cpu")
 
 
+def test_get_many_into_a_reused_array(stores):
+    """`out=`: a dirty array comes back holding exactly what a fresh lookup gives (known and
+    unknown words, threaded path); a wrong array or `missing` value is refused."""
+    for dtype in ("float16", "float32"):
+        v = store.open(stores["lee_fasttext_new.bin", dtype])
+        words = v.words[:1500] + [f"unseen{i}word" for i in range(1500)] + ["", "</s>"]
+        fresh = v.get_many(words)
+        dirty = np.full_like(fresh, np.nan)
+        dirty[::5] = -0.0
+        got = v.get_many(words, out=dirty)
+        assert got is dirty and np.array_equal(got.view(np.uint32), fresh.view(np.uint32))
+        assert np.array_equal(fresh[1500].view(np.uint32),
+                              v["unseen0word"].view(np.uint32))
+        with pytest.raises(ValueError, match="out must be"):
+            v.get_many(words, out=fresh[:, :-1])
+        with pytest.raises(ValueError, match="out must be"):
+            v.get_many(words, out=fresh.astype(np.float64))
+    with pytest.raises(ValueError, match="missing must be"):
+        v.get_many(["a"], missing="skip")
+
+
 def test_word_by_id_decodes_one_word(stores):
     v = store.open(stores["pang_lee_polarity_fasttext.bin", "float16"])  # has invalid UTF-8
     for i in [0, 1, len(v) // 2, len(v) - 1]:

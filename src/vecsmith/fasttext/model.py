@@ -19,7 +19,13 @@ from functools import cached_property
 
 import numpy as np
 
-from vecsmith._batch import DEFAULT_ERRORS, encode, pack_words, parallel_chunks
+from vecsmith._batch import (
+    DEFAULT_ERRORS,
+    encode,
+    output_array,
+    pack_words,
+    parallel_chunks,
+)
 from vecsmith.fasttext import _kernels
 from vecsmith.fasttext.format import (
     LEGACY,
@@ -217,10 +223,14 @@ class FastTextModel:
         return out
 
     # -- vectors -----------------------------------------------------------------------------
-    def get_word_vectors(self, words: Sequence[str | bytes]) -> np.ndarray:
-        """`get_word_vector` for many words: one (len(words), dim) float32 array."""
+    def get_word_vectors(self, words: Sequence[str | bytes],
+                         out: np.ndarray | None = None) -> np.ndarray:
+        """`get_word_vector` for many words: one (len(words), dim) float32 array.
+
+        `out`: an array of that shape to write into and return (a server answering batch
+        after batch can reuse one instead of having a new one allocated and zero-filled)."""
         blob, offsets = pack_words(words)
-        return self._vectors_for(blob, offsets, _NO_IDS)
+        return self._vectors_for(blob, offsets, _NO_IDS, out=out)
 
     @cached_property
     def _dictionary_args(self) -> tuple:
@@ -231,9 +241,9 @@ class FastTextModel:
                 d.pruneidx_size, d.prune_keys, d.prune_values, self._eos_ngrams)
 
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
-                     unit: bool = False) -> np.ndarray:
+                     unit: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         n = len(offsets) - 1
-        out = np.zeros((n, self.args.dim), dtype=np.float32)
+        out = output_array(out, n, self.args.dim)
         args = self._dictionary_args
         if n < 1024:  # threads only pay off on big batches
             _kernels.word_vectors_into(out, blob, offsets, wids, *args, unit, *self._input)

@@ -15,7 +15,13 @@ from functools import cached_property
 
 import numpy as np
 
-from vecsmith._batch import DEFAULT_ERRORS, encode, pack_words, parallel_chunks
+from vecsmith._batch import (
+    DEFAULT_ERRORS,
+    encode,
+    output_array,
+    pack_words,
+    parallel_chunks,
+)
 from vecsmith._deps import require, resolve_device
 from vecsmith.store.format import StoreFile, StoreFormatError, read_store
 from vecsmith.store.search import SEARCH_TENSORS, exact_top_k
@@ -214,9 +220,10 @@ class Vectors:
         return kernels.store_vectors_into, (
             self._blob, self._offsets, self._slots, self._vectors, ngrams, *params)
 
-    def _lookup(self, blob: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _lookup(self, blob: np.ndarray, offsets: np.ndarray,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
-        out = np.zeros((n, self.dim), dtype=np.float32)
+        out = output_array(out, n, self.dim)
         found = np.empty(n, dtype=np.int64)
         kernel, args = self._kernel
         if n < 1024:  # one call; threads only pay off on big batches
@@ -229,14 +236,19 @@ class Vectors:
         parallel_chunks(run, n)
         return out, found
 
-    def get_many(self, words: Sequence[str | bytes], missing: str = "ngrams") -> np.ndarray:
-        """Vectors of many words as one float32 array.
+    def get_many(self, words: Sequence[str | bytes], missing: str = "ngrams",
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """Vectors of many words as one (len(words), dim) float32 array.
 
         `missing`: "ngrams" (default) averages n-gram rows for unknown words (zeros when a word
-        has none); "zero" gives unknown words zeros; "error" raises KeyError.
+        has none); "zero" gives unknown words zeros; "error" raises KeyError. `out`: an array
+        of that shape to write into and return (reusing one across batches saves allocating
+        and zero-filling a new one each time).
         """
+        if missing not in ("ngrams", "zero", "error"):
+            raise ValueError(f"missing must be 'ngrams', 'zero' or 'error', not {missing!r}")
         blob, offsets = pack_words(list(words))
-        out, found = self._lookup(blob, offsets)
+        out, found = self._lookup(blob, offsets, out)
         if missing == "ngrams" and self._oov_error and np.any(found < 0):
             missing = "error"
         if missing != "ngrams" and np.any(found < 0):
@@ -260,8 +272,9 @@ class Vectors:
     # fastText-style names, so code and the CLI can use a store where they used a model
     get_word_vector = __getitem__
 
-    def get_word_vectors(self, words: Sequence[str | bytes]) -> np.ndarray:
-        return self.get_many(words)
+    def get_word_vectors(self, words: Sequence[str | bytes],
+                         out: np.ndarray | None = None) -> np.ndarray:
+        return self.get_many(words, out=out)
 
     @property
     def vectors(self) -> np.ndarray:
