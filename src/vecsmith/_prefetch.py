@@ -1,4 +1,5 @@
-"""A software prefetch for numba kernels: ask the CPU to load a table row before it is summed.
+"""A software prefetch for numba kernels: ask the CPU to load a table row (or a word-table
+slot) before it is needed.
 
 Out-of-vocabulary lookups sum about ten random rows of a table of gigabytes: each row is a
 cache and TLB miss, and a plain loop waits for them one after the other. Naming the next
