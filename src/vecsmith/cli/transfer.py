@@ -67,8 +67,14 @@ def transfer(
                                help="Word list for a .npy matrix (one word per line)."),
     init: str = typer.Option("lstsq", help="Start: lstsq (the least-squares table, then the "
                                            "loss refines it), random or mean."),
-    lstsq_iter: int = typer.Option(40, "--lstsq-iter", min=1,
-                                   help="Most CGLS iterations of the least-squares start."),
+    lstsq_iter: int = typer.Option(60, "--lstsq-iter", min=1,
+                                   help="CGLS iterations of the least-squares fit (the start "
+                                        "is its best held-out iterate, the blend its last)."),
+    lstsq_blend: float = typer.Option(0.25, "--lstsq-blend", min=0.0, max=1.0,
+                                      help="Weight of the plain least-squares table mixed "
+                                           "into the trained one (0: the trained table "
+                                           "alone; more keeps more true neighbours of "
+                                           "unseen words, less keeps more cosine)."),
     loss: str = typer.Option("cosine+norm", help="cosine+norm, cosine or mse."),
     contrast: float = typer.Option(0.0, min=0.0,
                                    help="Weight of an InfoNCE term (0: off): each word's "
@@ -93,7 +99,8 @@ def transfer(
 
     An n-gram table is fitted by least squares (CGLS, stopped where held-out words fit
     best), then trained from there (torch, sparse EmbeddingBag, SMORMS3) so that the
-    fastText-style mean of a word's character n-gram rows points where its vector points.
+    fastText-style mean of a word's character n-gram rows points where its vector points;
+    a quarter of the plain least-squares table is then blended in (--lstsq-blend).
     The output store keeps every vocabulary vector as it was and answers any other word
     (misspellings, rare forms, new words) with the mean of its n-gram rows, exactly as a
     fastText model would. Open it with vecsmith.store.open or any vecsmith verb.
@@ -115,7 +122,8 @@ def transfer(
     names, matrix, fmt = _read_source(vectors, max_words, words)
     try:
         table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
-                       init=init, lstsq_iter=lstsq_iter, contrast=contrast,
+                       init=init, lstsq_iter=lstsq_iter, lstsq_blend=lstsq_blend,
+                       contrast=contrast,
                        temperature=temperature, loss=loss, weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
                        optimizer=optimizer, holdout=holdout, device=device, threads=threads,
                        seed=seed, quiet=quiet)
