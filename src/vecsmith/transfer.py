@@ -10,8 +10,9 @@ where the word's own vector points (cosine loss), with a small log-norm term so 
 comparable, frequent words weighted up, random n-gram dropout, and early stopping on held-out
 words. Last, a quarter of the plain least-squares table (CGLS run on, not stopped early) is
 blended in: the two tables err differently, and the mix keeps more of an unseen word's true
-neighbours than either, at the trained table's cosine. The table then goes into a store (:meth:`SubwordTable.to_store`) whose OOV lookups are exactly
-fastText's, while vocabulary words keep their original vectors.
+neighbours than either at about the trained table's cosine. The table then goes into a store
+(:meth:`SubwordTable.to_store`) whose OOV lookups are exactly fastText's, while vocabulary
+words keep their original vectors.
 
     >>> from vecsmith import transfer, store
     >>> from vecsmith.wordvectors import load_packaged_glove
@@ -131,7 +132,9 @@ class SubwordTable:
 
     ``history`` has one entry per epoch (training loss, held-out mean cosine); ``best_epoch``
     is the epoch whose table was kept (0: the least-squares start); ``lstsq_history`` is the
-    held-out mean cosine after each least-squares (CGLS) iteration of that start.
+    held-out mean cosine after each least-squares (CGLS) iteration; ``lstsq_blend`` is the
+    weight of the plain least-squares table blended into ``table``, and ``heldout_cosine``
+    the held-out mean cosine of ``table`` as returned (blend included).
     """
 
     table: np.ndarray
@@ -627,6 +630,6 @@ def _lstsq_start(torch, bar, ids_np, offsets_np, train, held, target, bucket, de
             if since >= 3 and not keep_last:  # past the optimum for unseen words: overfitting
                 break
     bar.update(task, completed=max_iter)
-    if best_t is None:
-        return t, (t if keep_last else None), history
+    if best_t is None:  # nothing held out: the last iterate is the start (and the blend's)
+        return t, (t.clone() if keep_last else None), history
     return best_t, (t if keep_last else None), history

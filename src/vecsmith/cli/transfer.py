@@ -123,8 +123,8 @@ def transfer(
     try:
         table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
                        init=init, lstsq_iter=lstsq_iter, lstsq_blend=lstsq_blend,
-                       contrast=contrast,
-                       temperature=temperature, loss=loss, weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
+                       contrast=contrast, temperature=temperature, loss=loss,
+                       weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
                        optimizer=optimizer, holdout=holdout, device=device, threads=threads,
                        seed=seed, quiet=quiet)
         table.to_store(names, matrix, out, dtype=dtype, source=vectors, source_format=fmt,
