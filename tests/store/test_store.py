@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import subprocess
@@ -470,6 +471,41 @@ def test_get_many_into_a_reused_array(stores):
             v.get_many(words, out=fresh.astype(np.float64))
     with pytest.raises(ValueError, match="missing must be"):
         v.get_many(["a"], missing="skip")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("index", [True, False])
+def test_rows_holding_inf_or_nan_are_never_neighbours(tmp_path, dtype, index):
+    """A model with broken rows still converts and searches: those rows never rank, the rest
+    rank as brute force over the finite rows does, and a broken query is a clear error."""
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(300, 16)).astype(np.float32)
+    bad = [3, 50, 51, 299]
+    rows[3, 2], rows[50, 0], rows[51] = np.inf, np.nan, -np.inf
+    rows[299, 7] = np.nan
+    words = [f"w{i}" for i in range(len(rows))]
+    out = tmp_path / f"broken-{dtype}-{index}.store"
+    store.convert_vectors(words, rows, out, dtype=dtype, search_index=index)
+    v = store.open(out)
+    stored = v.vectors.astype(np.float32)
+    good = np.setdiff1d(np.arange(len(rows)), bad)
+    unit = stored[good] / np.linalg.norm(stored[good], axis=1, keepdims=True)
+    backends = ["cpu"] + (["faiss"] if importlib.util.find_spec("faiss") else [])
+    for q in (7, 120):
+        sims = unit @ (stored[q] / np.linalg.norm(stored[q]))
+        order = good[np.lexsort((good, -sims))]
+        want = [words[i] for i in order if i != q][:10]
+        for device in backends:
+            got = v.most_similar(words[q], k=10, device=device)
+            assert [w for w, _ in got] == want, (device, got)
+        everything = v.most_similar(words[q], k=len(rows), device="cpu")
+        assert len(everything) == len(good) - 1
+        assert not {w for w, _ in everything} & {words[i] for i in bad}
+    with pytest.raises(ValueError, match="inf or NaN"):
+        v.most_similar("w3")
+    assert np.isinf(v["w3"][2])
+    result = CliRunner().invoke(app, ["nn", str(out), "w3"])
+    assert result.exit_code != 0 and "inf or NaN" in result.output
 
 
 def test_word_by_id_decodes_one_word(stores):

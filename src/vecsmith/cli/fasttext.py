@@ -127,7 +127,10 @@ def nn(model: Path = ModelArg,
     m = open_model(model)
     rows = []
     for w in read_words(words):
-        rows.extend((w, n, score) for score, n in m.get_nearest_neighbors(w, k))
+        try:
+            rows.extend((w, n, score) for score, n in m.get_nearest_neighbors(w, k))
+        except ValueError as exc:  # a word whose vector holds inf or NaN
+            raise fail(f"{w}: {exc}") from None
     print_rows(["query", "neighbour", "cosine"], rows, title=f"{k} nearest neighbours")
 
 
@@ -147,7 +150,10 @@ def analogies(model: Path = ModelArg,
     rows = []
     for i in range(0, len(flat), 3):
         a, b, c = flat[i : i + 3]
-        rows.extend((f"{a} - {b} + {c}", w, s) for s, w in m.get_analogies(a, b, c, k))
+        try:
+            rows.extend((f"{a} - {b} + {c}", w, s) for s, w in m.get_analogies(a, b, c, k))
+        except ValueError as exc:
+            raise fail(f"{a} - {b} + {c}: {exc}") from None
     print_rows(["query", "answer", "cosine"], rows, title="analogies")
 
 

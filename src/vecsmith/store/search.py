@@ -26,11 +26,18 @@ def rounding_slack(dim: int) -> float:
 
 def search_codes(rows: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                 np.ndarray]:
-    """(int8 codes, float32 scales, float32 slack) for stored rows and their norms."""
+    """(int8 codes, float32 scales, float32 slack) for stored rows and their norms.
+
+    A row holding inf or NaN (its norm is not finite) gets codes and scale 0: its first-pass
+    score is 0, its exact score -inf (`Vectors` scores such rows so), so the bound holds and it
+    is never a neighbour."""
     u = rows.astype(np.float32)
+    bad = ~np.isfinite(norms)
     inv_norm = np.zeros(len(u), dtype=np.float32)
-    np.divide(1.0, norms, out=inv_norm, where=norms > 0)
-    u *= inv_norm[:, None]
+    np.divide(1.0, norms, out=inv_norm, where=(norms > 0) & ~bad)
+    with np.errstate(invalid="ignore"):
+        u *= inv_norm[:, None]
+    u[bad] = 0.0
     scales = (np.abs(u).max(axis=1, initial=0.0) / 127).astype(np.float32)
     inv_scale = np.zeros_like(scales)
     np.divide(1.0, scales, out=inv_scale, where=scales > 0)
@@ -56,8 +63,8 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
     scores = exact(cand)
     if len(cand) >= k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        reach = approx >= kth - slack
-        reach[cand] = False
+        reach = (approx >= kth - slack) & np.isfinite(approx)  # banned rows stay out, even
+        reach[cand] = False                                     # when kth is -inf
         more = np.flatnonzero(reach)
     else:
         more = np.flatnonzero(np.isfinite(approx) & ~np.isin(np.arange(n), cand))

@@ -37,6 +37,16 @@ def _kernels():
 BLOCK_ROWS = 1 << 16
 
 
+def _cosines(dots: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """dots / norms as float32: 0 for zero rows, -inf for rows whose norm (or dot) is not
+    finite (a vector holding inf or NaN never ranks as a neighbour)."""
+    out = np.zeros(len(norms), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        np.divide(dots, norms, out=out, where=norms > 0)
+    out[~(np.isfinite(norms) & np.isfinite(out))] = -np.inf
+    return out
+
+
 def _torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
@@ -365,6 +375,11 @@ class Vectors:
 
     def _search(self, q: np.ndarray, k: int, banned: Sequence, device: str
                 ) -> list[tuple[str, float]]:
+        """Rows whose vector holds inf or NaN (non-finite stored norm) are never neighbours:
+        every backend scores them -inf, and they are dropped from the answer (which can then
+        hold fewer than k words)."""
+        if not np.all(np.isfinite(q)):
+            raise ValueError("the query vector holds inf or NaN: it has no neighbours")
         qnorm = float(np.sqrt(np.dot(q, q)))
         qn = q / (qnorm if qnorm >= 1e-8 else 1.0)
         ban = [int(i) for i in self.word_ids(list(banned))] if banned else []
@@ -378,17 +393,17 @@ class Vectors:
             ids, scores = self._search_torch(qn, k, ban)
         else:
             ids, scores = self._search_cpu(qn, k, ban)
-        return [(self.word(int(i)), float(s)) for i, s in zip(ids, scores)]
+        return [(self.word(int(i)), float(s)) for i, s in zip(ids, scores)
+                if np.isfinite(s) and np.isfinite(self._norms[i])]
 
     def cosines(self, q_unit: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Cosine of rows start..stop to a unit query (zero rows score 0)."""
+        """Cosine of rows start..stop to a unit query (zero rows score 0, rows holding inf or
+        NaN -inf)."""
         block = self._vectors[start:stop]
-        dots = block @ q_unit.astype(block.dtype) if not self._half else (
-            block.astype(np.float32) @ q_unit)
-        norms = self._norms[start:stop]
-        out = np.zeros(len(norms), dtype=np.float32)
-        np.divide(dots, norms, out=out, where=norms > 0)
-        return out
+        with np.errstate(invalid="ignore", over="ignore"):
+            dots = block @ q_unit.astype(block.dtype) if not self._half else (
+                block.astype(np.float32) @ q_unit)
+        return _cosines(dots, self._norms[start:stop])
 
     def _search_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
         if self._search_index is not None:
@@ -428,10 +443,9 @@ class Vectors:
 
     def _exact_cosines(self, ids: np.ndarray, qn: np.ndarray) -> np.ndarray:
         """Cosines of rows `ids` (sorted) to a unit query, from the stored vectors in float32."""
-        norms = self._norms[ids]
-        out = np.zeros(len(ids), dtype=np.float32)
-        np.divide(self._vectors[ids].astype(np.float32) @ qn, norms, out=out, where=norms > 0)
-        return out
+        with np.errstate(invalid="ignore", over="ignore"):
+            dots = self._vectors[ids].astype(np.float32) @ qn
+        return _cosines(dots, self._norms[ids])
 
     def _search_half_torch_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
         """float16 matrix-vector product straight off the map (torch has a vectorised kernel
@@ -443,17 +457,14 @@ class Vectors:
             mat = torch.from_numpy(self._vectors)
         dots = torch.mv(mat, torch.from_numpy(qn).half()).float().numpy()
         norms = self._norms
-        approx = np.zeros(len(norms), dtype=np.float32)
-        np.divide(dots, norms, out=approx, where=norms > 0)
+        approx = _cosines(dots, norms)
         approx[ban] = -np.inf
         # float16 dot products resolve cosines to about 5e-4: re-score a pool wide enough that
         # every word within that distance of the k-th best is in it.
         pool = min(len(approx), 64 * k + 1024)
         cand = np.argpartition(-approx, pool - 1)[:pool]
         cand = np.sort(cand[np.isfinite(approx[cand])])
-        exact = np.zeros(len(cand), dtype=np.float32)
-        np.divide(self._vectors[cand].astype(np.float32) @ qn, norms[cand], out=exact,
-                  where=norms[cand] > 0)
+        exact = self._exact_cosines(cand, qn)
         order = np.lexsort((cand, -exact))[:k]
         return cand[order], exact[order]
 
@@ -465,8 +476,11 @@ class Vectors:
                 block = self._vectors[s : s + BLOCK_ROWS].astype(np.float32)
                 norms = self._norms[s : s + BLOCK_ROWS]
                 inv = np.zeros_like(norms)
-                np.divide(1.0, norms, out=inv, where=norms > 0)
-                index.add(np.ascontiguousarray(block * inv[:, None]))
+                np.divide(1.0, norms, out=inv, where=np.isfinite(norms) & (norms > 0))
+                with np.errstate(invalid="ignore"):
+                    block *= inv[:, None]
+                block[~np.isfinite(norms)] = 0.0  # inf/NaN rows: scored 0, then dropped
+                index.add(np.ascontiguousarray(block))
             self._faiss_index = index
         scores, ids = self._faiss_index.search(qn[None, :].astype(np.float32), k + len(ban))
         banned = set(ban)
@@ -482,6 +496,7 @@ class Vectors:
             self._device_matrix = (mat * inv[:, None].to(mat.dtype)).contiguous()
         mat = self._device_matrix
         scores = (mat @ torch.from_numpy(qn).to(mat.device, mat.dtype)).float()
+        scores[~torch.isfinite(scores)] = -float("inf")  # rows holding inf or NaN
         if ban:
             scores[torch.tensor(ban, device=scores.device)] = -float("inf")
         top = torch.topk(scores, k)
