@@ -508,6 +508,33 @@ def test_rows_holding_inf_or_nan_are_never_neighbours(tmp_path, dtype, index):
     assert result.exit_code != 0 and "inf or NaN" in result.output
 
 
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_warm_maps_the_whole_file_and_changes_no_answer(stores):
+    """`warm()` faults every page of the file in at once (RSS grows by the file's size) and
+    returns the same store; lookups and neighbours are unchanged."""
+    from vecsmith.datasets import gensim_test_file
+    from vecsmith.fasttext import load_model
+
+    path = stores["lee_fasttext_new.bin", "float16"]
+    v = store.open(path)
+    words = [*v.words[:50], "unseenwordzz", "governmentality"]
+    before, nn = v.get_many(words), v.most_similar("government", 5)
+    rss = _rss_kb()
+    assert v.warm() is v
+    assert _rss_kb() - rss >= 0.9 * path.stat().st_size / 1024 - 4096
+    assert np.array_equal(v.get_many(words).view(np.uint32), before.view(np.uint32))
+    assert v.most_similar("government", 5) == nn
+    m = load_model(gensim_test_file("lee_fasttext_new.bin"))
+    vecs = m.get_word_vectors(words)
+    assert m.warm() is m
+    assert np.array_equal(m.get_word_vectors(words).view(np.uint32), vecs.view(np.uint32))
+
+
 def test_word_by_id_decodes_one_word(stores):
     v = store.open(stores["pang_lee_polarity_fasttext.bin", "float16"])  # has invalid UTF-8
     for i in [0, 1, len(v) // 2, len(v) - 1]:

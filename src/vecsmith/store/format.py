@@ -127,6 +127,7 @@ class StoreFile:
     metadata: dict[str, str]
     tensors: dict[str, np.ndarray]  # read-only views into the memory map
     file_size: int
+    buf: np.memmap | None = None  # the whole file's read-only map (for paging advice)
 
 
 def read_store(path: str | os.PathLike) -> StoreFile:
@@ -180,7 +181,8 @@ def read_store(path: str | os.PathLike) -> StoreFile:
                 f"which disagrees with its shape or the {data_len} data bytes in the file")
         tensors[name] = np.frombuffer(buf, dtype=dtype, count=count,
                                       offset=base + start).reshape(shape)
-    return StoreFile(path, {k: str(v) for k, v in meta.items()}, tensors, size)
+    return StoreFile(path, {k: str(v) for k, v in meta.items()}, tensors, size,
+                     buf if isinstance(buf, np.memmap) else None)
 
 
 def is_store(path: str | os.PathLike) -> bool:
