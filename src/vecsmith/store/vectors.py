@@ -173,13 +173,9 @@ class Vectors:
         return self.nwords
 
     def warm(self) -> Vectors:
-        """Read the whole file into memory now, in 2 MB pages where Linux allows it, for a
-        server about to answer many queries. Lookups otherwise fault rows in one random 4 KB
-        read at a time (a cold first batch of 200,000 OOV words on the 7.2 GB model: minutes)
-        and each row stays a TLB miss; after `warm()` (10-14 s for that model from disk)
-        batch lookups ran 5-15% faster (benchmarks/RESULTS.md). Parts already in the page
-        cache keep their 4 KB pages. Needs the file's size in free memory; the pages are
-        shared page cache, not private memory. Returns self."""
+        """Read the whole store into memory now, in 2 MB pages where Linux allows
+        (`vecsmith._mapping.populate`): a server's first batch then reads no disk, and rows
+        cost fewer TLB misses. Needs the file's size in free memory. Returns self."""
         populate(self._store.buf)
         return self
 
