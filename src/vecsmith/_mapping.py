@@ -32,9 +32,9 @@ def populate(buf: np.memmap | None) -> None:
     cold first batch; afterwards the store's batch lookups ran 8% faster in the benchmark run
     (the reader's within noise; benchmarks/RESULTS.md).
     """
-    mm = getattr(buf, "_mmap", None)
     if buf is None or buf.size == 0:
         return
+    mm = getattr(buf, "_mmap", None)
     if mm is not None and hasattr(mmap, "MADV_HUGEPAGE"):
         with contextlib.suppress(OSError, ValueError):
             mm.madvise(mmap.MADV_HUGEPAGE)
