@@ -523,10 +523,10 @@ def _fit(torch, progress, words, vectors, weights_all, cfg: _Settings) -> Subwor
     table = best_table if best_table is not None else bag.weight.detach().to("cpu")
     bag = opt = None  # the optimizer state goes before the blend allocates
     if plain is not None:
-        table = _blend(torch, table, plain, cfg.lstsq_blend,
-                       _csr(torch, ids_np, offsets_np, held if len(held) else train[:8192],
-                            cfg.bucket, "cpu"))
-        best = _mean_cosine(torch, table, ids_np, offsets_np, held, vectors)
+        rows = held if len(held) else train[:8192]
+        a = _csr(torch, ids_np, offsets_np, rows, cfg.bucket, "cpu")
+        table = _blend(torch, table, plain, cfg.lstsq_blend, a)
+        best = _mean_cosine(torch, table, a, vectors[rows])
     return SubwordTable(table=table.numpy().astype(np.float32, copy=False), minn=cfg.minn,
                         maxn=cfg.maxn, bucket=cfg.bucket, history=history,
                         best_epoch=best_epoch,
@@ -548,18 +548,16 @@ def _blend(torch, trained, plain, weight: float, a):
     return trained.mul_(1.0 - weight).add_(plain, alpha=weight * c)
 
 
-def _mean_cosine(torch, table, ids_np, offsets_np, rows, vectors) -> float:
-    """Mean cosine of the table's vectors for words `rows` to their own vectors."""
-    if len(rows) == 0:
-        return float("nan")
+def _mean_cosine(torch, table, a, targets: np.ndarray) -> float:
+    """Mean cosine of the table's vectors for the words of `a` (a mean-of-rows matrix) to
+    their own vectors `targets`."""
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        a = _csr(torch, ids_np, offsets_np, rows, table.shape[0], "cpu")
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         pred = a @ table
     return float(torch.nn.functional.cosine_similarity(
-        pred, torch.from_numpy(vectors[rows]), dim=1, eps=1e-8).mean())
+        pred, torch.from_numpy(targets), dim=1, eps=1e-8).mean())
 
 
 # ----------------------------------------------------------------------------- least squares
