@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecsmith._batch import pack_words
-from vecsmith.fasttext._kernels import word_bucket_ids
+from vecsmith.subwords import SubwordScheme
 
 __all__ = ["INITS", "LOSSES", "WEIGHTINGS", "SubwordTable", "TransferError", "fit",
            "frequency_weights", "ngram_ids", "stratified_holdout"]
@@ -75,10 +74,9 @@ def ngram_ids(words: Sequence[str], minn: int = 3, maxn: int = 6,
     words = list(words)
     if not words:
         return np.zeros(0, np.int64), np.zeros(1, np.int64)
-    blob, offsets = pack_words(words)
     # Same n-grams, order and `</s>` rule as the store's OOV lookup, so a table trained on
     # these ids answers store queries exactly.
-    return word_bucket_ids(blob, offsets, minn, maxn, bucket, False)
+    return SubwordScheme(minn, maxn, bucket).bucket_ids(words)
 
 
 # ----------------------------------------------------------------------------- splits, weights

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from vecsmith._deps import require, resolve_device
 from vecsmith._progress import progress
+from vecsmith.neighbours import rank
 
 from .batching import length_buckets, pad_ids
 from .models import CharEncoder, EncoderConfig, Inputs, _load_state
@@ -299,19 +300,13 @@ class WordIndex:
             raise ValueError("k must be >= 1")
         qv = torch.from_numpy(self.model.embed(qs))
         results: list[list[tuple[str, float]]] = []
-        kk = min(k + (1 if exclude_self else 0), len(self.words))
         for start in range(0, len(qs), block):
-            sims = qv[start:start + block] @ self.vectors.t()
-            if exclude_self:
-                for r, q in enumerate(qs[start:start + block]):
-                    i = self._pos.get(q)
-                    if i is not None:
-                        sims[r, i] = -float("inf")
-            vals, idx = sims.topk(kk, dim=1)
-            for v_row, i_row in zip(vals.tolist(), idx.tolist(), strict=True):
-                hits = [(self.words[i], v) for i, v in zip(i_row, v_row, strict=True)
-                        if v != -float("inf")]
-                results.append(hits[:k])
+            sims = (qv[start:start + block] @ self.vectors.t()).numpy()
+            for r, q in enumerate(qs[start:start + block]):
+                i = self._pos.get(q) if exclude_self else None
+                # ranking, ties and exclusions as everywhere else (vecsmith.neighbours)
+                ids, vals = rank(sims[r], k, [] if i is None else [i])
+                results.append([(self.words[j], float(v)) for j, v in zip(ids.tolist(), vals)])
         return results[0] if single else results
 
 

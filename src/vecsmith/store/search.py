@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vecsmith.neighbours import rank
+
 SEARCH_TENSORS = ("search_codes", "search_scales", "search_slack")
 
 
@@ -49,7 +51,7 @@ def search_codes(rows: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarray], np.ndarray],
                 k: int, ban: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and exact scores of the k best rows, best first (ties: lower id first).
+    """Ids and exact scores of the k best rows, best first (ties: `vecsmith.neighbours`).
 
     `approx` (modified: banned rows get -inf) is within `slack` of the exact score
     `exact(ids)` of every row; only rows that can reach the k-th best are scored exactly.
@@ -71,5 +73,5 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
     if len(more):
         cand = np.concatenate([cand, more])
         scores = np.concatenate([scores, exact(more)])
-    order = np.lexsort((cand, -scores))[:k]
-    return cand[order], scores[order]
+    order = np.argsort(cand, kind="stable")  # rank wants candidates in id order
+    return rank(scores[order], k, ids=cand[order])
