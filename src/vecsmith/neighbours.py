@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["analogy_query", "float_norm", "heap_order", "rank"]
+__all__ = ["analogy_query", "float_norm", "has_ties", "heap_order", "rank"]
 
 _BLOCK = 4096
 
@@ -108,6 +108,19 @@ def heap_order(scores: np.ndarray, k: int, ids: np.ndarray | None = None
     rows = np.array([i for _, i in heap], dtype=np.int64)
     out_ids = rows if ids is None else np.asarray(ids)[rows]
     return out_ids, np.asarray(scores)[rows]
+
+
+def has_ties(scores: np.ndarray, k: int) -> bool:
+    """Whether two of the k best finite scores, or the k-th and one below the cut, are equal:
+    only then does the order of rows (fastText's heap) decide the answer."""
+    s = np.asarray(scores, dtype=np.float32)
+    s = s[np.isfinite(s)]
+    k = min(int(k), len(s))
+    if k <= 0:
+        return False
+    kth = np.partition(-s, k - 1)[k - 1]
+    vals = s[s >= -kth]
+    return len(np.unique(vals)) != len(vals)
 
 
 def rank(scores: np.ndarray, k: int, ban: Iterable[int] = (),

@@ -133,6 +133,10 @@ class FastTextModel:
     def get_dimension(self) -> int:
         return self.args.dim
 
+    @property
+    def dim(self) -> int:
+        return self.args.dim
+
     def is_quantized(self) -> bool:
         return self._file.quant_input
 
@@ -469,6 +473,26 @@ class FastTextModel:
         ids, top = rank(scores, k, ban)
         words = self.words
         return [(float(s), words[i]) for i, s in zip(ids.tolist(), top)]
+
+    def most_similar(self, word_or_vector, k: int = 10,
+                     exclude: Sequence[str | bytes] = ()) -> list[tuple[str, float]]:
+        """The k words of highest cosine to a word (known or not) or a vector, best first, as
+        (word, score) like `vecsmith.store.Vectors.most_similar`; the query word and
+        `exclude` are left out."""
+        if isinstance(word_or_vector, (str, bytes)):
+            query, banned = self.get_word_vector(word_or_vector), [word_or_vector]
+        else:
+            query = np.asarray(word_or_vector, dtype=np.float32)
+            if query.shape != (self.args.dim,):
+                raise ValueError(f"query vector must have shape ({self.args.dim},), got "
+                                 f"{query.shape}")
+            banned = []
+        return [(w, s) for s, w in self._search(query, k, [*banned, *exclude])]
+
+    def analogy(self, a: str | bytes, b: str | bytes, c: str | bytes, k: int = 10
+                ) -> list[tuple[str, float]]:
+        """`get_analogies` as (word, score) pairs, like `vecsmith.store.Vectors.analogy`."""
+        return [(w, s) for s, w in self.get_analogies(a, b, c, k)]
 
     def get_nearest_neighbors(self, word: str | bytes, k: int = 10,
                               on_unicode_error: str = DEFAULT_ERRORS) -> list[tuple[float, str]]:

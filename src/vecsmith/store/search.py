@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vecsmith.neighbours import rank
+from vecsmith.neighbours import has_ties, rank
+
+_BLOCK = 1 << 16
 
 SEARCH_TENSORS = ("search_codes", "search_scales", "search_slack")
 
@@ -73,5 +75,12 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
     if len(more):
         cand = np.concatenate([cand, more])
         scores = np.concatenate([scores, exact(more)])
+    if has_ties(scores, k):
+        # Equal scores: fastText's order depends on every row its heap saw, so score them all
+        # (rare: it takes exact duplicates of a cosine near the top).
+        full = np.concatenate([exact(np.arange(s, min(n, s + _BLOCK)))
+                               for s in range(0, n, _BLOCK)]) if n else np.zeros(0, np.float32)
+        full[~np.isfinite(approx)] = -np.inf  # banned rows (and rows never neighbours)
+        return rank(full, k)
     order = np.argsort(cand, kind="stable")  # rank wants candidates in id order
     return rank(scores[order], k, ids=cand[order])

@@ -189,6 +189,15 @@ class Vectors:
     def __len__(self) -> int:
         return self.nwords
 
+    def describe(self) -> dict:
+        """What this store is, as plain values (the `VectorSource` protocol)."""
+        meta = self._store.metadata
+        return {"kind": "store", "path": self.path, "format": meta.get("format", ""),
+                "dim": self.dim, "words": self.nwords, "dtype": str(self.dtype),
+                "source": meta.get("source", ""), "source_format": meta.get("source_format", ""),
+                "ngram_rows": 0 if self._ngrams is None else len(self._ngrams),
+                "subwords": self.subword_scheme.describe() if self.has_ngrams else None}
+
     def warm(self) -> Vectors:
         """Read the whole store into memory now, in 2 MB pages where Linux allows
         (`vecsmith._mapping.populate`): a server's first batch then reads no disk, and rows
