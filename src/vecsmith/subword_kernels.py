@@ -10,10 +10,15 @@ numba costs about a second, which a single query should not pay.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from vecsmith._prefetch import prefetch
-from vecsmith._rowsum import sum_rows_into  # noqa: F401 - the batch row-sum kernel, public here
+from vecsmith._deps import require
+
+require("numba", "compiled subword kernels")  # a clear message when the extra is missing
+
+from numba import njit  # noqa: E402
+
+from vecsmith._prefetch import prefetch  # noqa: E402
+from vecsmith._rowsum import sum_rows_into  # noqa: E402, F401 - the batch row-sum kernel
 
 FNV_OFFSET = np.uint32(2166136261)
 FNV_PRIME = np.uint32(16777619)

@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["EOS", "FNV_OFFSET", "FNV_PRIME", "MAX_NGRAMS_PER_WORD", "SMALL_BATCH",
            "QuantRows", "SubwordLimitError", "SubwordScheme", "WordTable", "check_lengths",
-           "compiled", "fnv1a", "hash_entries", "is_compiled", "mean_of_rows", "means_of_rows",
+           "compiled", "compiled_available", "fnv1a", "hash_entries", "is_compiled", "mean_of_rows", "means_of_rows",
            "ngram_count_bound", "unit_rows", "use_compiled"]
 
 FNV_OFFSET = 2166136261
@@ -73,10 +73,24 @@ def is_compiled() -> bool:
     return "vecsmith.subword_kernels" in sys.modules
 
 
+def compiled_available() -> bool:
+    """Whether numba is installed (the `fast` extra); without it every path is numpy's."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        import importlib.util
+
+        _AVAILABLE = importlib.util.find_spec("numba") is not None
+    return _AVAILABLE
+
+
+_AVAILABLE: bool | None = None
+
+
 def use_compiled(n: int) -> bool:
     """Whether a batch of `n` words should take the compiled path: always once the kernels are
-    loaded (they are faster per word), else only for batches above `SMALL_BATCH`."""
-    return n > SMALL_BATCH or is_compiled()
+    loaded (they are faster per word), else for batches above `SMALL_BATCH` when numba is
+    installed. Both paths give the same bits."""
+    return is_compiled() or (n > SMALL_BATCH and compiled_available())
 
 
 def fnv1a(data: bytes) -> int:
@@ -110,7 +124,7 @@ def hash_entries(blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """`fnv1a` of every entry (entry i is blob[offsets[i]:offsets[i+1]-1]) as uint32; numpy,
     one pass per byte position (compiled for large tables)."""
     n = len(offsets) - 1
-    if n > SMALL_TABLE:
+    if n > SMALL_TABLE and compiled_available():
         return compiled().hash_entries(blob, offsets)
     h = np.full(n, FNV_OFFSET, dtype=np.uint32)
     if n == 0:
@@ -322,7 +336,7 @@ class WordTable:
         """The table of entries blob/offsets (numpy and a Python loop for small tables,
         compiled for large ones; the same slots either way)."""
         n = len(offsets) - 1
-        if n > SMALL_TABLE:
+        if n > SMALL_TABLE and compiled_available():
             kern = compiled()
             ids, slot_hashes = kern.build_table(blob, offsets, kern.hash_entries(blob, offsets))
             return cls(blob, offsets, ids, slot_hashes)

@@ -43,6 +43,7 @@ from vecsmith.subwords import (
     WordTable,
     check_lengths,
     compiled,
+    compiled_available,
     fnv1a,
     is_compiled,
     mean_of_rows,
@@ -351,7 +352,7 @@ class FastTextModel:
         offsets = d.offsets[start : stop + 1] - base
         blob = d.blob[base : d.offsets[stop]]
         wids = np.arange(start, stop, dtype=np.int32)
-        if not is_compiled() and stop - start <= SMALL_VOCABULARY:
+        if not is_compiled() and (stop - start <= SMALL_VOCABULARY or not compiled_available()):
             raws = d.blob[d.offsets[start] : d.offsets[stop]].tobytes().split(b"\0")[:-1]
             rows = [[w, *self.subword_scheme.rows(r)] for w, r in zip(range(start, stop), raws)]
             out = np.empty((len(rows), self.args.dim), dtype=np.float32)
@@ -383,7 +384,7 @@ class FastTextModel:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self._file.input.shape[0]):
             raise IndexError("input row out of range")
-        if is_compiled() or len(rows) > 256:
+        if is_compiled() or (len(rows) > 256 and compiled_available()):
             return _compiled().mean_rows(rows, *self._input, self.args.dim)
         return mean_of_rows(self._input_rows, rows.tolist())
 

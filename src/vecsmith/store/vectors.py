@@ -32,6 +32,7 @@ from vecsmith.subwords import (
     WordTable,
     check_lengths,
     compiled,
+    compiled_available,
     is_compiled,
     mean_of_rows,
     use_compiled,
@@ -474,7 +475,7 @@ class Vectors:
                                 "values")
             self._search_checked = True
         q = np.ascontiguousarray(qn, dtype=np.float32)
-        if codes.size <= SMALL_SEARCH and not is_compiled():
+        if not compiled_available() or (codes.size <= SMALL_SEARCH and not is_compiled()):
             # numpy's product rounds within the same bound as the kernel's (the slack)
             approx = (codes.astype(np.float32) @ q) * scales
         else:
