@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,14 +40,19 @@ CASES = {
 }
 
 
-def time_process(argv: list[str], repeat: int, stdin: str | None = None) -> tuple[float, float]:
-    """Median and best wall time of `repeat` fresh processes."""
-    times = []
+def time_process(argv: list[str], repeat: int, stdin: str | None = None,
+                 env: dict | None = None) -> tuple[float, float, float]:
+    """Median and best wall time of `repeat` fresh processes, and their median CPU time (user
+    + system: on a shared, loaded machine the wall time also counts waiting for a core)."""
+    times, cpu = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run(argv, input=stdin, capture_output=True, text=True, check=True)
+        subprocess.run(argv, input=stdin, capture_output=True, text=True, check=True, env=env)
         times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(times), min(times), statistics.median(cpu)
 
 
 def models(synthetic: bool, tmp: Path) -> list[Path]:
@@ -66,6 +72,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument("--baseline-src", type=Path, default=None,
+                    help="also time the vecsmith rows with this `src` folder first on the path "
+                         "(e.g. the main checkout's, for a before/after in one run)")
     args = ap.parse_args()
     if args.repeat < 5:
         ap.error("--repeat must be >= 5 (a median of at least 5 fresh processes)")
@@ -78,30 +87,38 @@ def main() -> None:
             store_path = tmp / (bin_path.stem + ".store")
             convert_fasttext(bin_path, store_path, quiet=True)
             size = bin_path.stat().st_size / 1e6
-            print(f"\n{bin_path.name} ({size:.1f} MB .bin, store {store_path.stat().st_size / 1e6:.1f}"
-                  f" MB), median / best of {args.repeat} fresh processes:")
-            print("| what | median s | best s |\n|---|---:|---:|")
+            store_mb = store_path.stat().st_size / 1e6
+            print(f"\n{bin_path.name} ({size:.1f} MB .bin, store {store_mb:.1f} MB), "
+                  f"{args.repeat} fresh processes each:")
+            print("| what | median wall s | best wall s | median CPU s |\n|---|---:|---:|---:|")
             fmt = {"store": str(store_path), "bin": str(bin_path), "w": IN_VOCAB, "o": OOV}
             for name, code in CASES.items():
-                med, best = time_process([py, "-c", code.format(**fmt)], args.repeat)
-                print(f"| {name} | {med:.3f} | {best:.3f} |")
+                med, best, cpu = time_process([py, "-c", code.format(**fmt)], args.repeat)
+                print(f"| {name} | {med:.3f} | {best:.3f} | {cpu:.3f} |")
+                if args.baseline_src and "vecsmith" in name:
+                    env = {**os.environ, "PYTHONPATH": str(args.baseline_src.resolve())}
+                    med, best, cpu = time_process([py, "-c", code.format(**fmt)], args.repeat,
+                                                  env=env)
+                    print(f"| {name}, baseline `{args.baseline_src}` | {med:.3f} | {best:.3f} | "
+                          f"{cpu:.3f} |")
             for name, argv in (
                     ("`python -m vecsmith vectors STORE` (CLI end to end)",
                      [py, "-m", "vecsmith", "vectors", str(store_path), IN_VOCAB, OOV]),
                     ("`python -m vecsmith --help`", [py, "-m", "vecsmith", "--help"])):
                 try:
-                    med, best = time_process(argv, args.repeat)
-                    print(f"| {name} | {med:.3f} | {best:.3f} |")
+                    med, best, cpu = time_process(argv, args.repeat)
+                    print(f"| {name} | {med:.3f} | {best:.3f} | {cpu:.3f} |")
                 except subprocess.CalledProcessError as exc:
-                    print(f"| {name} | failed ({exc.returncode}) | |")
+                    print(f"| {name} | failed ({exc.returncode}) | | |")
             exe = shutil.which("fasttext")
             if exe:
-                med, best = time_process([exe, "print-word-vectors", str(bin_path)], args.repeat,
-                                         stdin=f"{IN_VOCAB}\n{OOV}\n")
-                print(f"| official `fasttext print-word-vectors` | {med:.3f} | {best:.3f} |")
+                med, best, cpu = time_process([exe, "print-word-vectors", str(bin_path)],
+                                              args.repeat, stdin=f"{IN_VOCAB}\n{OOV}\n")
+                print(f"| official `fasttext print-word-vectors` | {med:.3f} | {best:.3f} | "
+                      f"{cpu:.3f} |")
             else:
                 print("| official `fasttext print-word-vectors` | no binary on PATH (the pip "
-                      "package has none) | |")
+                      "package has none) | | |")
     print(f"\n{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the end")
 
 

@@ -53,7 +53,10 @@ if {kind!r} == "model":
 else:
     from vecsmith import store
     m = store.open({str(path)!r})
-out = np.stack([m[w] for w in words]) if words else np.zeros((0, 1), np.float32)
+if words == ["--unit-vocabulary--"]:
+    out = m.vocabulary_vectors(unit=True)  # the neighbour matrix, numpy path
+else:
+    out = np.stack([m[w] for w in words]) if words else np.zeros((0, 1), np.float32)
 assert "numba" not in sys.modules, "the single-word path imported numba"
 sys.stdout.write(json.dumps(out.view(np.uint32).tolist()))
 """
@@ -75,6 +78,16 @@ def test_single_word_numpy_path_is_bit_identical_to_compiled(name):
     single = _fresh_single_word_vectors("model", model_path(name), words)
     batch = m.get_word_vectors(words)  # > SMALL_BATCH words: the compiled kernel
     assert np.array_equal(single, bits(batch))
+
+
+@pytest.mark.parametrize("name", ["crime-and-punishment.bin", "lee_fasttext_new.bin",
+                                  "pang_lee_polarity_fasttext.bin"])
+def test_unit_vocabulary_vectors_numpy_path_is_bit_identical(name):
+    m = load_model(model_path(name))
+    assert m.nwords <= 5000  # small enough for the numpy path in a fresh process
+    single = _fresh_single_word_vectors("model", model_path(name), ["--unit-vocabulary--"])
+    subwords.compiled()
+    assert np.array_equal(single, bits(m.vocabulary_vectors(0, m.nwords, unit=True)))
 
 
 @pytest.mark.parametrize("name", ["crime-and-punishment.bin", "lid.176.ftz",
