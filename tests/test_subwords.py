@@ -58,6 +58,7 @@ if words == ["--unit-vocabulary--"]:
 else:
     out = np.stack([m[w] for w in words]) if words else np.zeros((0, 1), np.float32)
 assert "numba" not in sys.modules, "the single-word path imported numba"
+assert "torch" not in sys.modules, "the single-word path imported torch"
 sys.stdout.write(json.dumps(out.view(np.uint32).tolist()))
 """
     res = subprocess.run([sys.executable, "-c", code], input=json.dumps(words),
@@ -175,3 +176,19 @@ def test_long_query_with_huge_maxn_is_refused_before_allocating(tmp_path):
     with pytest.raises(SubwordLimitError, match="MAX_NGRAMS_PER_WORD"):
         v.get_many(["y" * 20000] * 40)  # the compiled path checks too
     assert np.allclose(v["yy"], 1.0)
+
+
+def test_first_neighbour_query_on_a_small_store_imports_neither_numba_nor_torch(tmp_path):
+    from vecsmith import store
+
+    path = store.convert_fasttext(model_path("lee_fasttext_new.bin"), tmp_path / "l.store",
+                                  quiet=True)
+    code = (f"import json, sys; from vecsmith import store; v = store.open({str(path)!r}); "
+            "got = [w for w, _ in v.most_similar('government', k=5)]; "
+            "print(json.dumps([got, sorted(m for m in ('numba', 'torch') if m in sys.modules)]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    words, heavy = json.loads(res.stdout)
+    assert heavy == []
+    subwords.compiled()  # here the compiled int8 pass answers: the same words
+    assert words == [w for w, _ in store.open(path).most_similar("government", k=5)]
