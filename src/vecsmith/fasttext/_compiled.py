@@ -17,7 +17,9 @@ from vecsmith.subword_kernels import (
     HASH_RING,
     SLOT_AHEAD,
     find_id,
+    fnv_hash,
     hash_ahead,
+    ngram_capacity,
     query_buffers,
     subword_rows,
 )
@@ -160,3 +162,30 @@ def mean_rows(rows, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_co
         for j in range(dim):
             x[j] *= scale
     return x
+
+
+@njit(cache=True, nogil=True)
+def line_token_rows(q, qoffsets, wids, skip, minn, maxn, bucket, first_row, pruneidx_size,
+                    prune_keys, prune_values, eos_ngrams):
+    """Rows of a line's tokens for `Dictionary::getLine`: each token's id (if known) and its
+    n-gram rows, concatenated in order, tokens with `skip` (labels) left out; and every
+    token's hash (for word n-grams). One call per line instead of one per token."""
+    n = qoffsets.shape[0] - 1
+    total = 0
+    for i in range(n):
+        total += ngram_capacity(qoffsets[i + 1] - 1 - qoffsets[i], maxn)
+    scratch, sp0, sp1, hs, buf, _ = query_buffers(qoffsets, maxn)
+    rows = np.empty(total, dtype=np.int64)
+    hashes = np.empty(n, dtype=np.uint32)
+    k = 0
+    for i in range(n):
+        s, e = qoffsets[i], qoffsets[i + 1] - 1
+        hashes[i] = fnv_hash(q, s, e)
+        if skip[i]:
+            continue
+        c = subword_rows(q, s, e, wids[i], minn, maxn, bucket, first_row, pruneidx_size,
+                         prune_keys, prune_values, eos_ngrams, scratch, sp0, sp1, hs, buf)
+        for j in range(c):
+            rows[k + j] = buf[j]
+        k += c
+    return rows[:k], hashes

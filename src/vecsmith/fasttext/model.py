@@ -38,6 +38,7 @@ from vecsmith.fasttext.format import (
 from vecsmith.fasttext.predict import Predictor
 from vecsmith.neighbours import analogy_query, rank
 from vecsmith.subwords import (
+    SMALL_BATCH,
     QuantRows,
     SubwordScheme,
     WordTable,
@@ -402,6 +403,19 @@ class FastTextModel:
         labels: list[int] = []
         word_hashes: list[int] = []
         scheme = self.subword_scheme
+        if is_compiled() or (compiled_available() and len(tokens) > SMALL_BATCH):
+            check_lengths(max(map(len, tokens)), self.args.maxn)
+            known = wids >= 0
+            is_label = np.zeros(len(tokens), dtype=np.bool_)
+            is_label[known] = d.types[wids[known]] == 1
+            for k in np.flatnonzero(~known):
+                is_label[k] = tokens[k].startswith(b"__label__")
+            token_rows, hashes = _compiled().line_token_rows(
+                blob, offsets, wids, is_label, *scheme.kernel_args())
+            labels = [int(w) - d.nwords for w in wids[is_label & known]]
+            rows = token_rows.tolist()
+            rows.extend(self._word_ngram_rows(hashes[~is_label].tolist()))
+            return np.array(rows, dtype=np.int64), labels
         for k, tok in enumerate(tokens):
             wid = int(wids[k])
             is_label = (d.types[wid] == 1) if wid >= 0 else tok.startswith(b"__label__")
