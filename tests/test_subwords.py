@@ -192,3 +192,29 @@ def test_first_neighbour_query_on_a_small_store_imports_neither_numba_nor_torch(
     assert heavy == []
     subwords.compiled()  # here the compiled int8 pass answers: the same words
     assert words == [w for w, _ in store.open(path).most_similar("government", k=5)]
+
+
+@pytest.mark.parametrize("name", ["pang_lee_polarity_fasttext.bin", "lid.176.ftz"])
+def test_line_rows_numpy_path_matches_compiled(name):
+    """`getLine`'s rows (subwords, labels, word n-grams) from the numpy path of a fresh
+    process and from the compiled per-line kernel are the same lists."""
+    lines = ["the movie was great __label__1", "naïve café über", "", "__label__x",
+             "a b c d e f g h i j k l m n o", "日本語 テキスト",
+             "unseenwordz zzq </s> the"]
+    code = f"""
+import json, sys
+from vecsmith.fasttext import load_model
+m = load_model({str(model_path(name))!r})
+out = [[m.line_rows(t)[0].tolist(), m.line_rows(t)[1]] for t in json.loads(sys.argv[1])
+       if len(t.split()) < 16]
+assert "numba" not in sys.modules
+print(json.dumps(out))
+"""
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(lines)], capture_output=True,
+                         text=True, check=True)
+    subwords.compiled()
+    m = load_model(model_path(name))
+    short = [t for t in lines if len(t.split()) < 16]
+    assert json.loads(res.stdout) == [[m.line_rows(t)[0].tolist(), m.line_rows(t)[1]]
+                                      for t in short]
+    assert any(len(r) > 5 for r, _ in json.loads(res.stdout))

@@ -45,7 +45,7 @@ MAX_NGRAMS_PER_WORD = 1 << 20
 # yet: importing and loading them costs about a second, the numpy path ~20-100 us a word.
 SMALL_BATCH = 16
 # Tables of up to this many entries are built and hashed with numpy; larger ones compiled.
-SMALL_TABLE = 50_000
+SMALL_TABLE = 20_000
 _U32 = 0xFFFFFFFF
 # fastText's `uint32_t(int8_t(byte))`: what each byte XORs into the hash
 _SIGNED = tuple(b | 0xFFFFFF00 if b >= 0x80 else b for b in range(256))

@@ -286,6 +286,8 @@ class FastTextModel:
 
         `out`: an array of that shape to write into and return (a server answering batch
         after batch can reuse one instead of having a new one allocated and zero-filled)."""
+        if not isinstance(words, (list, tuple)):
+            words = list(words)
         if not use_compiled(len(words)):
             raws = [encode(w) for w in words]
             out = output_array(out, len(raws), self.args.dim)
