@@ -239,8 +239,18 @@ class SubwordScheme:
         blob, offsets = pack_words(words)
         if len(offsets) > 1:
             check_lengths(int(np.diff(offsets).max()) - 1, self.maxn)
-        return compiled().word_bucket_ids(blob, offsets, self.minn, self.maxn, self.bucket,
-                                          self.eos_ngrams)
+        if use_compiled(len(offsets) - 1):
+            return compiled().word_bucket_ids(blob, offsets, self.minn, self.maxn,
+                                              self.bucket, self.eos_ngrams)
+        raw = blob.tobytes()
+        ids: list[int] = []
+        ends = np.zeros(len(offsets), dtype=np.int64)
+        for i in range(len(offsets) - 1):
+            if self.bucket > 0:
+                word = raw[offsets[i] : offsets[i + 1] - 1]
+                ids.extend(h % self.bucket for _, _, h in self.ngrams(word))
+            ends[i + 1] = len(ids)
+        return np.array(ids, dtype=np.int64), ends
 
 
 def mean_of_rows(mat, rows: list[int], out: np.ndarray | None = None) -> np.ndarray:
