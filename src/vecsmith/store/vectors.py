@@ -435,10 +435,14 @@ class Vectors:
         k = max(0, min(k, self.nwords - len(set(ban))))
         if k == 0:
             return []
-        if device == "faiss":
-            ids, scores = self._search_faiss(qn, k, ban)
-        elif resolve_device(device) == "cuda":
-            ids, scores = self._search_torch(qn, k, ban)
+        if device == "faiss" or (device != "cpu" and resolve_device(device) == "cuda"):
+            search = self._search_faiss if device == "faiss" else self._search_torch
+            ids, scores = search(qn, k, ban)
+            # the backend's k best, ordered by the shared rules (vecsmith.neighbours; equal
+            # scores in fastText's heap order among them)
+            order = np.argsort(ids, kind="stable")
+            ids, scores = rank(np.asarray(scores, np.float32)[order], k,
+                               ids=np.asarray(ids, np.int64)[order])
         else:
             ids, scores = self._search_cpu(qn, k, ban)
         return [(self.word(int(i)), float(s)) for i, s in zip(ids, scores)
