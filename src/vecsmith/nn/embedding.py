@@ -246,12 +246,13 @@ class SubwordEmbedding(nn.Module):
             raise TypeError(f"expected a list of words or of token lists, got a single "
                             f"{type(words).__name__} {words[:40]!r} (wrap it in a list)")
         words = list(words)
-        if words and not isinstance(words[0], (str, bytes)) and offsets is None:
+        if words and isinstance(words[0], (list, tuple)) and offsets is None:
             lists = []
             for i, t in enumerate(words):
-                if isinstance(t, (str, bytes)):
-                    raise TypeError(f"batch entry {i} is a single {type(t).__name__}: pass a "
-                                    "list of words or a list of token lists, not a mix")
+                if not isinstance(t, (list, tuple)):
+                    raise TypeError(f"batch entry {i} is a {type(t).__name__}, not a token "
+                                    "list: pass a list of words or a list of token lists, not "
+                                    "a mix")
                 lists.append(check_words(t, "token"))
             lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
             flat = [w for t in lists for w in t]
