@@ -214,15 +214,17 @@ def speed_one(name: str, path: Path, vocab: list[str], batch: int, runs: int) ->
         bag.weight.copy_(torch.cat([emb.words_table, emb.ngrams_table]))
     weight = torch.randn(len(words), v.dim)
 
-    def train_step(f):
+    def train_step(module, f):
         def run():
+            for p in module.parameters():  # sparse grads accumulate by concatenation: reset
+                p.grad = None
             (f() * weight).sum().backward()
         return run
 
     fns = {
-        "EmbeddingBag, precomputed ids": train_step(lambda: bag(flat, starts)),
-        "SubwordEmbedding, cached vocabulary": train_step(lambda: cached(ids)),
-        "SubwordEmbedding, strings": train_step(lambda: emb(words)),
+        "EmbeddingBag, precomputed ids": train_step(bag, lambda: bag(flat, starts)),
+        "SubwordEmbedding, cached vocabulary": train_step(cached, lambda: cached(ids)),
+        "SubwordEmbedding, strings": train_step(emb, lambda: emb(words)),
     }
     frozen_fns = {
         "EmbeddingBag frozen, precomputed ids": lambda: F.embedding_bag(
