@@ -16,7 +16,7 @@ from vecsmith import store  # noqa: E402
 from vecsmith.datasets import gensim_test_file, lid176_path  # noqa: E402
 from vecsmith.fasttext import load_model  # noqa: E402
 from vecsmith.nn import SubwordEmbedding  # noqa: E402
-from vecsmith.optim import DenseSparseOptimizer  # noqa: E402
+from vecsmith.optim import SMORMS3, DenseSparseOptimizer  # noqa: E402
 
 
 def oov_words(n=300, seed=0):
@@ -203,7 +203,7 @@ def test_sparse_gradients_touch_only_used_rows(paths, words, train):
         np.testing.assert_allclose(g.to_dense().numpy(), dense.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_seen_rows_only(paths, words):
+def test_seen_rows_only(paths, words, tmp_path):
     v = store.open(paths["float32"])
     seen = [w for w in words[:40]] + ["nightz"]
     emb = SubwordEmbedding.from_store(paths["float32"], freeze=False, seen=seen)
@@ -217,6 +217,24 @@ def test_seen_rows_only(paths, words):
     unseen = [w for w in words[100:] if emb.rows([w]).word_ids[0] >= 0]
     assert unseen and same_bits(emb(unseen).detach().numpy(), v.get_many(unseen))
     assert not same_bits(emb(seen).detach().numpy(), v.get_many(seen))
+    tuned = store.open(emb.save_store(tmp_path / "seen.store"))
+    assert same_bits(tuned.get_many(words), emb(words).detach().numpy())
+
+
+def test_smorms3_alone_trains_embedding_and_head(paths):
+    emb = SubwordEmbedding.from_store(paths["float32"], freeze=False)
+    model = torch.nn.Sequential(emb, torch.nn.Linear(emb.dim, 2))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = SMORMS3(model.parameters(), lr=1e-2)
+    batch = ["night", "nightz", "qqqq"]
+    torch.nn.functional.cross_entropy(model(batch), torch.tensor([0, 1, 1])).backward()
+    opt.step()
+    rows = emb.rows(batch)
+    changed = (model[0].words_table != before["0.words_table"]).any(1)
+    assert np.array_equal(np.flatnonzero(changed.numpy()), np.unique(rows.word_ids[rows.word_ids >= 0]))
+    changed = (model[0].ngrams_table != before["0.ngrams_table"]).any(1)
+    assert np.array_equal(np.flatnonzero(changed.numpy()), np.unique(rows.ngram_rows))
+    assert not torch.equal(model[1].weight, before["1.weight"])
 
 
 def test_one_dense_sparse_step_equals_adam_plus_sparse_adam(paths, words):
