@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vecsmith import store  # noqa: E402
+from vecsmith import store, transfer  # noqa: E402
 from vecsmith.datasets import gensim_test_file, lid176_path  # noqa: E402
 from vecsmith.fasttext import load_model  # noqa: E402
 from vecsmith.nn import SubwordEmbedding  # noqa: E402
@@ -107,6 +107,10 @@ def test_from_vectors_with_transfer_table(tmp_path):
     q = ["beta", "betamax", "gam"]
     assert same_bits(emb(q).numpy(), v.get_many(q))
     assert same_bits(emb(["alpha"]).numpy(), vecs[:1])
+    fitted = transfer.SubwordTable(table=table, minn=2, maxn=4, bucket=97)
+    again = SubwordEmbedding.from_vectors(vocab, vecs, ngrams=fitted)  # a temporary store
+    assert same_bits(again(q).numpy(), v.get_many(q))
+    assert same_bits(SubwordEmbedding.from_store(v)(q).numpy(), v.get_many(q))  # a Vectors
 
 
 def test_frozen_tables_are_the_map_not_a_copy(paths):
