@@ -12,6 +12,7 @@ from vecsmith._deps import require
 
 require("torch", "vecsmith.nn")
 
+from ._subword_ids import Rows  # noqa: E402
 from .embedding import SubwordEmbedding  # noqa: E402
 
-__all__ = ["SubwordEmbedding"]
+__all__ = ["Rows", "SubwordEmbedding"]

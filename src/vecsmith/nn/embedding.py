@@ -68,6 +68,10 @@ class SubwordEmbedding(nn.Module):
             for words outside the vocabulary their n-gram rows); the trainable copy then
             holds just those rows and every other row stays the frozen map — for large
             stores where a float32 copy of every row would not fit or is not wanted.
+
+    As in the store, a vocabulary word is its own row and never its n-grams: training the
+    n-gram rows moves only words outside the vocabulary. Frozen tables are non-persistent
+    buffers (the store is their source), so `state_dict()` holds only what trains.
     """
 
     def __init__(self, store: StoreFile, freeze: bool = True, train: str = "all",
