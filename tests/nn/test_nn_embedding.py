@@ -366,3 +366,29 @@ def test_cuda(paths, words):
         if kw:
             got.sum().backward()
             assert all(p.grad.is_sparse for p in emb.parameters())
+
+
+def test_batched_outputs_carry_the_same_gradients(paths):
+    """Padding, bags and sentence vectors are differentiable views of the per-word vectors."""
+    emb = SubwordEmbedding.from_store(paths["float32"], freeze=False)
+    batch = [["the", "nightz"], [], ["qqqq", "of", "the"]]
+    flat = [w for t in batch for w in t]
+
+    def grads(loss):
+        for p in emb.parameters():
+            p.grad = None
+        loss.backward()
+        return [p.grad.to_dense() for p in emb.parameters()]
+
+    w = torch.randn(3, 3, emb.dim, generator=torch.Generator().manual_seed(0))
+    vecs = emb(flat)
+    ref = vecs[0] @ w[0, 0] + vecs[1] @ w[0, 1] + sum(vecs[2 + k] @ w[2, k] for k in range(3))
+    for a, b in zip(grads((emb(batch) * w).sum()), grads(ref)):
+        torch.testing.assert_close(a, b)
+    ref = (emb(flat[:2]).mean(0) @ w[0, 0]) + (emb(flat[2:]).mean(0) @ w[2, 0])
+    for a, b in zip(grads((emb(batch, reduce="mean") * w[:, 0]).sum()), grads(ref)):
+        torch.testing.assert_close(a, b)
+    unit = torch.nn.functional.normalize(emb(flat), dim=1)
+    ref = (unit[:2].mean(0) @ w[0, 0]) + (unit[2:].mean(0) @ w[2, 0])
+    for a, b in zip(grads((emb(batch, reduce="sentence") * w[:, 0]).sum()), grads(ref)):
+        torch.testing.assert_close(a, b)

@@ -54,6 +54,11 @@ def check_words(words: Sequence, what: str = "word") -> list:
         raise TypeError(f"expected a sequence of {what}s, got a single {type(words).__name__} "
                         f"{words[:40]!r} (wrap it in a list)")
     words = list(words)
+    try:
+        "".join(words)  # all str: checked at C speed (a Python loop costs ~50 ns a word)
+        return words
+    except TypeError:
+        pass
     for i, w in enumerate(words):
         if not isinstance(w, (str, bytes)):
             raise TypeError(f"{what} {i} is {type(w).__name__} {w!r:.40}, not str or bytes")
