@@ -355,7 +355,7 @@ def test_store_without_ngrams_refuses_unknown_words(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda(paths, words):
+def test_cuda(paths, words, tmp_path):
     v = store.open(paths["float16"])
     for kw in ({}, {"freeze": False}, {"freeze": False, "seen": words[:50]}):
         emb = SubwordEmbedding.from_store(paths["float16"], **kw).to("cuda")
@@ -363,9 +363,18 @@ def test_cuda(paths, words):
         assert got.device.type == "cuda"
         np.testing.assert_allclose(got.detach().cpu().numpy(), v.get_many(words), rtol=1e-6,
                                    atol=1e-6)
+        emb.set_vocabulary(words)
+        ids = torch.arange(len(words), device="cuda")
+        torch.testing.assert_close(emb(ids), got)
+        torch.testing.assert_close(emb([words[:3], words[3:5]], reduce="sentence").cpu(),
+                                   emb.cpu()([words[:3], words[3:5]], reduce="sentence"))
+        emb.to("cuda")
         if kw:
-            got.sum().backward()
+            emb(words).sum().backward()
             assert all(p.grad.is_sparse for p in emb.parameters())
+            DenseSparseOptimizer(emb.parameters(), lr=0.1).step()
+            saved = store.open(emb.save_store(tmp_path / "cuda.store", dtype="float32"))
+            assert same_bits(saved.get_many(words), emb.cpu()(words).detach().numpy())
 
 
 def test_batched_outputs_carry_the_same_gradients(paths):
