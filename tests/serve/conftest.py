@@ -113,3 +113,18 @@ def server(models_dir, tmp_path_factory):
                 "--max-body", "65536", "--max-text", "200"], log)
     yield s
     s.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start servers with the given arguments; all are stopped after the test."""
+    started: list[Server] = []
+
+    def start(args: list[str]) -> Server:
+        s = Server(args, tmp_path / f"server{len(started)}.log")
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
