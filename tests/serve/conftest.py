@@ -128,3 +128,12 @@ def start_server(tmp_path):
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def page_server(models_dir, tmp_path_factory):
+    """A quiet server with the float32 store and lid.176.ftz, for the browser tests."""
+    s = Server([str(models_dir / "lee32.store"), f"lid={lid176_path()}", "--quiet"],
+               tmp_path_factory.mktemp("browser") / "server.log")
+    yield s
+    s.stop()
