@@ -105,11 +105,12 @@ def models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(models_dir, tmp_path_factory):
     """One server with every kind of model: float32/float16 stores, a store without n-grams,
-    a fastText .bin and the quantized lid.176.ftz (named `lid`)."""
+    fastText .bins (one with words that are not UTF-8) and the quantized lid.176.ftz (`lid`)."""
     log = tmp_path_factory.mktemp("serve_log") / "server.log"
     s = Server([str(models_dir / "lee32.store"), str(models_dir / "lee16.store"),
                 str(models_dir / "vocab.store"), f"lid={lid176_path()}",
-                str(gensim_test_file("lee_fasttext.bin")), "--max-batch", "64", "--max-k", "50",
+                str(gensim_test_file("lee_fasttext.bin")),
+                str(gensim_test_file("cp852_fasttext.bin")), "--max-batch", "64", "--max-k", "50",
                 "--max-body", "65536", "--max-text", "200"], log)
     yield s
     s.stop()

@@ -26,10 +26,11 @@ def lee_bin():
 
 def test_health_and_models(server, lee32):
     status, _, body = server.get("/health")
-    assert status == 200 and body["status"] == "ok" and body["models"] == 5
+    assert status == 200 and body["status"] == "ok" and body["models"] == 6
     status, _, body = server.get("/models")
     by_name = {m["name"]: m for m in body["models"]}
-    assert sorted(by_name) == ["lee16", "lee32", "lee_fasttext", "lid", "vocab"]
+    assert sorted(by_name) == ["cp852_fasttext", "lee16", "lee32", "lee_fasttext", "lid",
+                              "vocab"]
     assert by_name["lee32"] | {} == {**by_name["lee32"], "kind": "store", "dim": lee32.dim,
                                      "words": len(lee32), "predicts": False,
                                      "dtype": "float32"}
@@ -94,6 +95,21 @@ def test_similar_fasttext_bin_equals_library(server, lee_bin):
                                           "k": 5})
     assert [(n["score"], n["word"]) for n in body["neighbours"]] == \
         lee_bin.get_nearest_neighbors("zzqxkingly", 5)
+
+
+def test_words_that_are_not_utf8_round_trip(server):
+    """cp852_fasttext.bin holds words that are not UTF-8: they travel as escaped surrogates
+    (surrogateescape) and find themselves again."""
+    cp852 = load_model(gensim_test_file("cp852_fasttext.bin"))
+    word = next(w for w in cp852.words if any(0xDC80 <= ord(c) <= 0xDCFF for c in w))
+    status, _, body = server.post("/similar", {"model": "cp852_fasttext", "word": word, "k": 5})
+    assert status == 200 and body["oov"] is False
+    assert [(n["score"], n["word"]) for n in body["neighbours"]] == \
+        cp852.get_nearest_neighbors(word, 5)
+    _, _, body = server.post("/vectors", {"model": "cp852_fasttext", "words": [word]})
+    assert body["oov"] == [False]
+    assert np.asarray(body["vectors"], np.float32).tobytes() == \
+        cp852.get_word_vectors([word]).tobytes()
 
 
 def test_similar_vector_and_restrict(server, lee32):

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
@@ -107,14 +108,28 @@ class PredictRequest(BaseModel):
 
 # -- helpers -------------------------------------------------------------------------------
 def _json(obj, status: int = 200) -> Response:
-    """Plain json.dumps: float32 values become Python floats, whose repr reads back into the
-    same float32 (bit-identical vectors) and costs far less than FastAPI's encoder."""
+    """orjson writes float32 arrays as the shortest decimal that reads back into the same
+    float32 (bit-identical vectors), ~15x faster than json.dumps of `tolist()`. Words that are
+    not valid UTF-8 (kept as lone surrogates) take the stdlib path, which escapes them."""
     try:
-        body = json.dumps(obj, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        raise ApiError(500, "internal_error", "the model gave non-finite values (inf or NaN); "
-                                              "the file may be corrupt") from None
+        body = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        body = json.dumps(obj, default=_plain, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json")
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite(vectors: np.ndarray) -> np.ndarray:
+    """JSON has no inf/NaN (orjson would write null): a model that gives them is broken."""
+    if not np.all(np.isfinite(vectors)):
+        raise ApiError(500, "internal_error", "the model gave non-finite values (inf or NaN); "
+                                              "its file may be corrupt")
+    return vectors
 
 
 def _neighbours(pairs) -> list[dict]:
@@ -273,11 +288,11 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ApiError(422, "invalid_request_error",
                            f"'dimensions' must be {m.dim} for model {m.name!r} (vectors are "
                            "not truncated)")
-        vecs = answer(m, lambda: [m.embedding(t) for t in inputs])
+        vecs = _finite(answer(m, lambda: np.stack([m.embedding(t) for t in inputs])))
         data = []
         for i, v in enumerate(vecs):
             emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode()
-                   if req.encoding_format == "base64" else v.tolist())
+                   if req.encoding_format == "base64" else v)
             data.append({"object": "embedding", "index": i, "embedding": emb})
         tokens = sum(len(t.split()) for t in inputs)
         return _json({"object": "list", "data": data, "model": m.name,
@@ -288,6 +303,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         m = get_model(req.model)
         words = check.texts("words", req.words)
         vecs, oov = answer(m, lambda: m.vectors(words))
+        _finite(vecs)
         if req.format != "json":
             dtype = "<f4" if req.format == "float32" else "<f2"
             flags = "".join("1" if o else "0" for o in oov)
@@ -296,8 +312,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                             headers={"X-Vecsmith-Shape": f"{len(words)},{m.dim}",
                                      "X-Vecsmith-Dtype": req.format,
                                      "X-Vecsmith-OOV": flags})
-        return _json({"model": m.name, "dim": m.dim, "vectors": vecs.tolist(),
-                      "oov": oov.tolist()})
+        return _json({"model": m.name, "dim": m.dim, "vectors": vecs, "oov": oov.tolist()})
 
     @app.post("/similar", summary="Nearest neighbours of a word (known or not) or a vector")
     def similar(req: SimilarRequest):
