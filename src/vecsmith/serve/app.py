@@ -4,8 +4,8 @@
 calls (config as JSON in `VECSMITH_SERVE_CONFIG`), so every worker opens the model files
 itself after it starts and the page cache holds one copy of them for all workers.
 
-Routes are plain `def`s: FastAPI runs them in its thread pool, so the event loop keeps
-accepting (and refusing with 503 above the concurrency limit) while one computes.
+Small requests are answered on the event loop; larger ones run in the thread pool, so the
+loop keeps accepting (and refusing with 503 above the concurrency limit) while they compute.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from vecsmith.serve.limits import AccessLog, BodyLimit, ConcurrencyLimit, Limits
@@ -37,6 +38,9 @@ from vecsmith.serve.models import (
 from vecsmith.serve.page import PAGE
 
 ENV_CONFIG = "VECSMITH_SERVE_CONFIG"
+# Requests touching up to this many values (words x dim, rows x dim for a search, characters
+# x dim for texts) run on the event loop; about a millisecond of work.
+INLINE_WORK = 1 << 18
 log = logging.getLogger("vecsmith.serve")
 
 
@@ -247,20 +251,23 @@ def create_app(config: ServeConfig) -> FastAPI:
         return _json({"error": {"type": "internal_error",
                                 "message": f"internal error: {type(exc).__name__}"}}, 500)
 
-    def answer(m: ServedModel, compute):
-        """Compute, then check the file again: a file rewritten during the computation may
-        have been read half old, half new."""
-        out = compute()
+    async def answer(m: ServedModel, compute, work: int):
+        """Compute, then check the file again (a file rewritten during the computation may
+        have been read half old, half new). Small work (`work`: about the values or
+        characters touched) runs right here on the event loop: handing it to a thread costs
+        more than doing it. Larger work goes to the thread pool, so the loop keeps answering
+        (and refusing past the concurrency limit) meanwhile."""
+        out = compute() if work <= INLINE_WORK else await run_in_threadpool(compute)
         m.check_file()
         return out
 
     # -- routes ------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
-    def page():
+    async def page():
         return HTMLResponse(PAGE)
 
     @app.get("/health", summary="Liveness: 200 while every model file is the one opened")
-    def health():
+    async def health():
         for m in models.values():
             try:
                 m.check_file()
@@ -270,13 +277,13 @@ def create_app(config: ServeConfig) -> FastAPI:
         return _json({"status": "ok", "models": len(models), "pid": os.getpid()})
 
     @app.get("/models", summary="Served models: name, kind, dim, vocabulary size, predicts")
-    def list_models():
+    async def list_models():
         return _json({"models": [m.describe() for m in models.values()],
                       "limits": limits.as_dict()})
 
     @app.post("/v1/embeddings", summary="OpenAI-compatible embeddings: a word gets its word "
                                         "vector, a text its fastText sentence vector")
-    def embeddings(req: EmbeddingsRequest):
+    async def embeddings(req: EmbeddingsRequest):
         m = get_model(req.model)
         inputs = [req.input] if isinstance(req.input, str) else req.input
         if not inputs or not all(isinstance(x, str) for x in inputs):
@@ -288,7 +295,8 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ApiError(422, "invalid_request_error",
                            f"'dimensions' must be {m.dim} for model {m.name!r} (vectors are "
                            "not truncated)")
-        vecs = _finite(answer(m, lambda: np.stack([m.embedding(t) for t in inputs])))
+        vecs = _finite(await answer(m, lambda: np.stack([m.embedding(t) for t in inputs]),
+                                    sum(map(len, inputs)) * m.dim))
         data = []
         for i, v in enumerate(vecs):
             emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode()
@@ -299,10 +307,10 @@ def create_app(config: ServeConfig) -> FastAPI:
                       "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     @app.post("/vectors", summary="Word vectors with an OOV flag per word (JSON or binary)")
-    def vectors(req: VectorsRequest):
+    async def vectors(req: VectorsRequest):
         m = get_model(req.model)
         words = check.texts("words", req.words)
-        vecs, oov = answer(m, lambda: m.vectors(words))
+        vecs, oov = await answer(m, lambda: m.vectors(words), len(words) * m.dim)
         _finite(vecs)
         if req.format != "json":
             dtype = "<f4" if req.format == "float32" else "<f2"
@@ -315,7 +323,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         return _json({"model": m.name, "dim": m.dim, "vectors": vecs, "oov": oov.tolist()})
 
     @app.post("/similar", summary="Nearest neighbours of a word (known or not) or a vector")
-    def similar(req: SimilarRequest):
+    async def similar(req: SimilarRequest):
         m = get_model(req.model)
         if (req.word is None) == (req.vector is None):
             raise ApiError(422, "invalid_request_error", "give exactly one of 'word' and "
@@ -335,24 +343,25 @@ def create_app(config: ServeConfig) -> FastAPI:
                                "'vector' holds values that are not finite in float32")
         if req.word is not None:
             check.text("word", req.word)
-        pairs = answer(m, lambda: m.similar(req.word, vector, k, req.restrict))
+        pairs = await answer(m, lambda: m.similar(req.word, vector, k, req.restrict),
+                             min(req.restrict or m.nwords, m.nwords) * m.dim)
         out = {"model": m.name, "neighbours": _neighbours(pairs)}
         if req.word is not None:
             out["oov"] = bool(m.word_ids([req.word])[0] < 0)
         return _json(out)
 
     @app.post("/analogy", summary="Words closest to a - b + c (king - man + woman)")
-    def analogy(req: AnalogyRequest):
+    async def analogy(req: AnalogyRequest):
         m = get_model(req.model)
         for name in ("a", "b", "c"):
             check.text(name, getattr(req, name))
         k = check.k(req.k)
-        pairs = answer(m, lambda: m.analogy(req.a, req.b, req.c, k))
+        pairs = await answer(m, lambda: m.analogy(req.a, req.b, req.c, k), m.nwords * m.dim)
         return _json({"model": m.name, "neighbours": _neighbours(pairs)})
 
     @app.post("/predict", summary="Labels with probabilities per text (supervised models, "
                                   "e.g. lid.176.ftz)")
-    def predict(req: PredictRequest):
+    async def predict(req: PredictRequest):
         m = get_model(req.model)
         texts = check.texts("texts", req.texts)
         for i, t in enumerate(texts):
@@ -366,7 +375,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         if not m.predicts:
             raise CannotPredict(f"model {m.name!r} is not a supervised model: it has no "
                                 "labels to predict")
-        preds = answer(m, lambda: m.predict(texts, k, req.threshold))
+        preds = await answer(m, lambda: m.predict(texts, k, req.threshold),
+                             sum(map(len, texts)) * m.dim)
         return _json({"model": m.name, "predictions": [
             [{"label": lab, "probability": p} for lab, p in row] for row in preds]})
 
