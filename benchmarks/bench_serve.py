@@ -13,7 +13,7 @@ every server process from /proc/PID/smaps_rollup (PSS splits shared pages among 
 processes that map them, so 2 workers mapping one store show about half of it each).
 
     python benchmarks/bench_serve.py --quick     # 100k words x 100 dims, 2 s per case
-    python benchmarks/bench_serve.py             # 400k words x 300 dims, 5 s per case
+    python benchmarks/bench_serve.py             # 200k words x 300 dims, 4 s per case
     python benchmarks/bench_serve.py --baseline-server PORT BIN LID   # (internal: Flask app)
 """
 
@@ -211,8 +211,8 @@ def main() -> int:
         port, model_bin, lid = args.baseline_server
         baseline_server(int(port), model_bin, lid)
         return 0
-    nwords, bucket, dim = (100_000, 200_000, 100) if args.quick else (400_000, 1_000_000, 300)
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    nwords, bucket, dim = (100_000, 200_000, 100) if args.quick else (200_000, 500_000, 300)
+    seconds = args.seconds or (2.0 if args.quick else 4.0)
     bin_path, store_path = make_models(nwords, bucket, dim)
     from vecsmith import store
 

@@ -108,3 +108,21 @@ def test_graceful_shutdown_finishes_requests_in_flight(start_server):
     assert s.proc.wait(30) in (0, -signal.SIGTERM)
     assert "Finished server process" in s.log.read_text()
     assert result and result[0][0] == 200 and len(result[0][2]["predictions"]) == 1000
+
+
+def _preflight(server, origin: str):
+    import urllib.request
+
+    req = urllib.request.Request(server.url + "/vectors", method="OPTIONS", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST"})
+    return server._send(req)
+
+
+def test_cors_is_off_unless_an_origin_is_named(server, models_dir, start_server):
+    status, headers, _ = _preflight(server, "https://example.org")
+    assert "access-control-allow-origin" not in headers and status == 405
+    s = start_server([str(models_dir / "lee32.store"), "--cors-origin", "https://example.org"])
+    status, headers, _ = _preflight(s, "https://example.org")
+    assert status == 200 and headers["access-control-allow-origin"] == "https://example.org"
+    status, headers, _ = _preflight(s, "https://evil.example")
+    assert "access-control-allow-origin" not in headers
