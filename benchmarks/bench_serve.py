@@ -131,15 +131,10 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def memory(proc: subprocess.Popen) -> list[tuple[int, float, float]]:
-    """(pid, RSS MB, PSS MB) of the serving processes: uvicorn's workers when it has
-    several, else the process itself."""
-    import psutil
-
-    parent = psutil.Process(proc.pid)
-    workers = [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
+def memory(procs: list) -> list[tuple[int, float, float]]:
+    """(pid, RSS MB, PSS MB) of each serving process."""
     out = []
-    for p in workers or [parent]:
+    for p in procs:
         fields = {}
         with open(f"/proc/{p.pid}/smaps_rollup") as f:
             for line in f:
@@ -151,8 +146,30 @@ def memory(proc: subprocess.Popen) -> list[tuple[int, float, float]]:
 
 
 # -- load ------------------------------------------------------------------------------------
+def server_processes(proc: subprocess.Popen, workers: int) -> list:
+    """The serving processes: uvicorn's workers when it has several (waiting until all have
+    started), else the process itself."""
+    import psutil
+
+    parent = psutil.Process(proc.pid)
+    if workers <= 1:
+        return [parent]
+    deadline = time.monotonic() + 120
+    while True:
+        found = [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
+        if len(found) >= workers or time.monotonic() > deadline:
+            time.sleep(1.0)  # let the last one open its models
+            return found
+
+
+def cpu_seconds(procs: list) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
 async def load(url: str, bodies: list[dict], seconds: float, concurrency: int,
-               max_requests: int) -> dict:
+               max_requests: int, procs: list) -> dict:
+    """Requests/s, latency percentiles, and the servers' CPU time per request (user +
+    system of the serving processes: on a shared box this moves far less than wall time)."""
     import httpx
 
     latencies: list[float] = []
@@ -175,12 +192,13 @@ async def load(url: str, bodies: list[dict], seconds: float, concurrency: int,
                 if r.status_code != 200:
                     errors += 1
 
-        start = time.perf_counter()
+        cpu0, start = cpu_seconds(procs), time.perf_counter()
         await asyncio.gather(*(one_client(i) for i in range(concurrency)))
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, cpu_seconds(procs) - cpu0
     lat = np.array(latencies) * 1e3
     return {"requests": len(lat), "rps": len(lat) / wall, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99)), "errors": errors}
+            "p99_ms": float(np.percentile(lat, 99)), "errors": errors,
+            "server_cpu_ms": cpu * 1e3 / max(len(lat), 1)}
 
 
 def cases(words: list[str], oov: list[str], model: str, rng) -> dict[str, tuple[str, list]]:
@@ -245,27 +263,29 @@ def main() -> int:
         proc = start(cmd, port)
         print(f"\n{label}: ready in {time.perf_counter() - t0:.1f} s", flush=True)
         try:
+            procs = server_processes(proc, int(kind[1]) if kind[0] == "serve" else 1)
             results[label] = {}
             for name, (path, bodies) in table.items():
-                if kind[0] == "serve" and kind[1] == "2":
-                    time.sleep(0.5)
                 r = asyncio.run(load(f"http://127.0.0.1:{port}{path}", bodies, seconds,
-                                     args.concurrency, args.max_requests))
+                                     args.concurrency, args.max_requests, procs))
                 results[label][name] = r
                 print(f"  {name:32s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.2f} ms  "
-                      f"p99 {r['p99_ms']:8.2f} ms  ({r['requests']} requests, "
+                      f"p99 {r['p99_ms']:8.2f} ms  server CPU {r['server_cpu_ms']:7.3f} ms/req"
+                      f"  ({r['requests']} requests, "
                       f"{r['errors']} errors)", flush=True)
-            mem[label] = memory(proc)
+            mem[label] = memory(procs)
             for pid, rss, pss in mem[label]:
                 print(f"  memory pid {pid}: RSS {rss:8.1f} MB  PSS {pss:8.1f} MB", flush=True)
         finally:
             stop(proc)
 
     base = results["gensim+Flask"]
-    print("\nthroughput ratio vs gensim+Flask:")
+    print("\nvs gensim+Flask (throughput ratio; server CPU per request ratio):")
     for label in ("vecsmith 1 worker", "vecsmith 2 workers"):
-        ratios = {n: results[label][n]["rps"] / base[n]["rps"] for n in table}
-        print(f"  {label}: " + ", ".join(f"{n} {r:.1f}x" for n, r in ratios.items()))
+        for n in table:
+            mine = results[label][n]
+            print(f"  {label:20s} {n:32s} {mine['rps'] / base[n]['rps']:6.1f}x req/s   "
+                  f"{base[n]['server_cpu_ms'] / mine['server_cpu_ms']:6.1f}x less CPU")
     out = CACHE / f"bench_serve{'_quick' if args.quick else ''}.json"
     out.write_text(json.dumps({"results": results, "memory": mem}, indent=1))
     print(f"(raw figures in {out})")

@@ -227,6 +227,7 @@ BAD = [
     ("/vectors", b"{not json", 422, "JSON decode error"),
     ("/vectors", b"[1, 2]", 422, "valid dictionary"),
     ("/vectors", b"\xff\xfe", 422, "invalid request"),
+    ("/vectors", b"[" * 60_000, 400, "error parsing the body"),  # nesting past the parser
 ]
 
 
