@@ -42,9 +42,9 @@ def serve(
 
     if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None:
         raise fail("serving needs fastapi and uvicorn: pip install 'vecsmith[serve]'")
-    from vecsmith.serve.app import ENV_CONFIG, ServeConfig, create_app
+    from vecsmith.serve.app import ENV_CONFIG, ServeConfig
     from vecsmith.serve.limits import Limits
-    from vecsmith.serve.models import model_name
+    from vecsmith.serve.models import model_name, open_model
 
     try:
         named = [model_name(spec) for spec in models]
@@ -53,15 +53,20 @@ def serve(
     for _, path in named:
         if not os.path.isfile(path):
             raise fail(f"no such model file: {path}")
+    names = [n for n, _ in named]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise fail(f"two models are named {twice}: name them with NAME=PATH")
     config = ServeConfig(models=[(n, os.path.abspath(p)) for n, p in named],
                          limits=Limits(max_batch=max_batch, max_k=max_k,
                                        max_body_bytes=max_body, max_text_chars=max_text,
                                        max_concurrency=max_concurrency),
                          quiet=quiet, cors_origins=list(cors_origin), warm=warm)
-    try:  # open everything once here, so a bad file fails now with its reason
-        create_app(config)
+    try:  # open each file once here (then let it go), so a bad one fails now with its reason
+        for name, path in config.models:
+            open_model(name, path)
     except Exception as e:  # any reader error is reported, then exit
-        raise fail(f"cannot serve: {e}") from None
+        raise fail(f"cannot serve {name}={path}: {e}") from None
     os.environ[ENV_CONFIG] = config.to_json()
 
     import uvicorn

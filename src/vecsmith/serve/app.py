@@ -193,6 +193,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         models[name] = open_model(name, path)
         if config.warm:
             models[name].warm()
+        models[name].prepare()
     limits = config.limits
     check = Checks(limits)
 

@@ -115,6 +115,13 @@ class ServedModel:
     def warm(self) -> None:
         self.impl.warm()
 
+    def prepare(self) -> None:
+        """Load the compiled kernels now (one lookup, one prediction), so the first request
+        does not wait for them on the event loop."""
+        self.vectors(["</s>", "vecsmith"])
+        if self.predicts:
+            self.predict(["vecsmith"], 1, 0.0)
+
     def check_file(self) -> None:
         """Raise ModelFileChanged unless the file is still the one opened."""
         try:
