@@ -267,7 +267,7 @@ def test_hostile_requests_do_not_crash_the_worker(server):
             assert status == 200, (model, word)
             status, _, _ = server.post("/vectors", {"model": model, "words": [word]})
             assert status == 200
-    status, _, _ = server.post("/predict", {"model": "lid", "texts": [" ", "\u0000"[:0]]})
+    status, _, _ = server.post("/predict", {"model": "lid", "texts": [" ", ""]})
     assert status == 200
     _, _, after = server.get("/health")
     assert after["pid"] == before["pid"] and server.proc.poll() is None
