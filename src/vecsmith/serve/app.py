@@ -381,8 +381,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         return _json({"model": m.name, "predictions": [
             [{"label": lab, "probability": p} for lab, p in row] for row in preds]})
 
-    # Middleware, outermost last: log everything, refuse big bodies, then overload.
-    asgi = app
+    # Middleware: the last added is the outermost. Log everything, then refuse big bodies,
+    # then refuse past the concurrency limit.
     if config.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -395,7 +395,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(AccessLog)
     app.state.models = models
-    return asgi
+    return app
 
 
 def configure_logging(quiet: bool) -> None:
