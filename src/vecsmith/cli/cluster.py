@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console, err_console, fail, print_rows
 
 # Settings that gave concept clusters without a giant component on GloVe 6B 50d: k = 30 /

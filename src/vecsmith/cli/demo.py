@@ -8,7 +8,7 @@ import time
 import typer
 from rich.table import Table
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console
 
 # Capability demos after the fastText reader, in README order: (title, module with `demo`).

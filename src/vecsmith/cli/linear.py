@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console, err_console, fail, print_rows
 
 linear_app = typer.Typer(

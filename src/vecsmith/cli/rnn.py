@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console, err_console, fail, print_rows
 
 rnn_app = typer.Typer(

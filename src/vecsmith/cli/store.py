@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console, fail, print_rows
 from vecsmith.cli.fasttext import format_vector
 

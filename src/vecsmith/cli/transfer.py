@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 from vecsmith.cli._common import console, fail, print_rows
 
 
