@@ -17,11 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PACKAGED", "SourceError", "open_vectors", "read_matrix", "resolve", "sniff"]
+__all__ = ["PACKAGED", "EmptySourceError", "SourceError", "open_vectors", "read_matrix", "resolve", "sniff"]
 
 
 class SourceError(ValueError):
-    """A vector source that cannot be opened: missing, not a regular file, wrong kind."""
+    """A path that is no vector source at all: missing, a folder, a pipe or a device."""
+
+
+class EmptySourceError(ValueError):
+    """A vector file of zero bytes (a data error, unlike a wrong path)."""
 
 
 def _lid176() -> Path:
@@ -75,7 +79,7 @@ def sniff(path: str | os.PathLike) -> str:
     if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"{p} is not a regular file (a pipe or a device)")
     if st.st_size == 0:
-        raise SourceError(f"{p} is empty")
+        raise EmptySourceError(f"{p} is empty: no vectors in it")
     return detect_format(p)
 
 

@@ -93,7 +93,7 @@ def test_predict_only_export_and_errors(data):
 def test_demo_runs(capsys):
     from rich.console import Console
 
-    from vecsmith.cli.linear import demo
+    from vecsmith.cli.demo import linear_demo as demo
 
     console = Console(width=120)
     demo(console)

@@ -14,12 +14,14 @@ from vecsmith.cli._common import (
     check_input,
     emit_json,
     fail,
-    info,
     json_option,
     open_text,
     print_rows,
     quiet_option,
     read_words,
+)
+from vecsmith.cli._common import (
+    info as status,
 )
 
 SOURCE_HELP = ("A fastText .bin/.ftz, a vecsmith store, .vec/GloVe text, word2vec binary, "
@@ -127,7 +129,7 @@ def vectors(model: str = source_argument(),
     if as_json:
         emit_json(docs)
     if unknown:
-        info(f"{len(unknown)} of {len(words)} words have no vector (not in the vocabulary, "
+        status(f"{len(unknown)} of {len(words)} words have no vector (not in the vocabulary, "
              f"and {model} has no n-grams): {' '.join(unknown[:10])}", quiet)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from vecsmith.cli._app import app
-from vecsmith.cli._common import console, err_console, fail, print_rows
+from vecsmith.cli._common import err_console, fail, print_rows
 
 linear_app = typer.Typer(
     help=(
@@ -327,41 +327,3 @@ def inspect(
         except ValueError as exc:
             raise fail(str(exc)) from exc
         print_rows(["feature", "weight"], feats, title=f"top features for {lab}")
-
-
-def demo(console=console) -> None:
-    """Word → language (English vs German) from character 1–4-grams, trained online."""
-    import numpy as np
-    import wordfreq
-
-    from vecsmith.linear import OnlineLinearClassifier
-
-    rng = np.random.default_rng(0)
-    en = wordfreq.top_n_list("en", 30000)
-    de = wordfreq.top_n_list("de", 30000)
-    both = set(en) & set(de)
-    en = [w for w in en if w not in both][:15000]
-    de = [w for w in de if w not in both][:15000]
-    words = np.array(en + de, dtype=object)
-    labels = np.array(["en"] * len(en) + ["de"] * len(de))
-    order = rng.permutation(len(words))
-    words, labels = words[order].tolist(), labels[order]
-    split = 24000
-    clf = OnlineLinearClassifier(ngram_range=(1, 4))
-    t0 = time.perf_counter()
-    prog = clf.progressive_fit(words[:split], labels[:split], classes=["de", "en"])
-    dt = time.perf_counter() - t0
-    acc = clf.score(words[split:], labels[split:])
-    console.print("[bold]vecsmith.linear[/]: word → language (en vs de), character 1–4-grams, "
-                  "hinge loss, one pass")
-    console.print(f"  trained on {split} words in {dt:.2f} s (featurising included, first call "
-                  "compiles)")
-    console.print(f"  progressive accuracy {prog.accuracy:.3f}, held-out accuracy {acc:.3f}")
-    probe = ["schmetterling", "butterfly", "gemütlichkeit", "throughput", "zeitgeist",
-             "weather", "straße", "knowledge"]
-    guess = clf.predict(probe)
-    console.print("  " + ", ".join(f"{w} → {g}" for w, g in zip(probe, guess)))
-    feats = clf.top_features(8, label="en")
-    console.print("  most English n-grams: " + ", ".join(repr(f) for f, _ in feats))
-    feats = clf.top_features(8, label="de")
-    console.print("  most German n-grams:  " + ", ".join(repr(f) for f, _ in feats))

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from vecsmith.cli._app import app
-from vecsmith.cli._common import console, err_console, fail, print_rows
+from vecsmith.cli._common import err_console, fail, print_rows
 
 rnn_app = typer.Typer(
     help="Character-level RNN text classifiers: train on label<TAB>text, predict, evaluate.",
@@ -326,74 +326,3 @@ def stems_query(
     for q, hits in zip(qs, index.most_similar(qs, k=k), strict=True):
         rows.extend([q, rank, w, s] for rank, (w, s) in enumerate(hits, 1))
     print_rows(["query", "rank", "word", "cosine"], rows)
-
-
-def demo(console=console) -> None:
-    """Train a word → language classifier (~8 s) and stem embeddings (~6 s) on packaged
-    wordfreq lists and show what they do."""
-    import time
-
-    import torch
-    import wordfreq
-    from rich.table import Table
-
-    from vecsmith.rnn import TrainConfig, evaluate, train_classifier
-
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        langs = ["en", "de", "fr", "es", "pl", "tr"]
-        lists = {lang: [w for w in wordfreq.top_n_list(lang, 6000) if w.isalpha()]
-                 for lang in langs}
-        seen: dict[str, int] = {}
-        for ws in lists.values():
-            for w in set(ws):
-                seen[w] = seen.get(w, 0) + 1
-        data = [(w, lang) for lang, ws in lists.items() for w in ws if seen[w] == 1]
-        import random
-
-        random.Random(0).shuffle(data)
-        test, train = data[:1500], data[1500:]
-        console.print(f"[bold]char-RNN language ID[/]: {len(train)} words of "
-                      f"{len(langs)} languages (wordfreq), right-to-left GRU, 8 s budget")
-        t0 = time.perf_counter()
-        result = train_classifier([w for w, _ in train], [lab for _, lab in train],
-                                  config=TrainConfig(epochs=50, batch_size=128, max_seconds=8,
-                                                     quiet=True),
-                                  cell="gru", hidden_size=128, reverse=True, dropout=0.1)
-        report = evaluate(result.model, [w for w, _ in test], [lab for _, lab in test])
-        console.print(f"trained in {time.perf_counter() - t0:.1f} s: held-out accuracy "
-                      f"{report.accuracy:.3f}, macro precision {report.macro_precision:.3f}")
-        samples = ["schmetterling", "mariposa", "papillon", "butterfly", "motyl", "kelebek",
-                   "wonderful", "zauberhaft"]
-        proba = result.model.predict_proba(samples)
-        table = Table(title="predictions")
-        table.add_column("word")
-        table.add_column("language")
-        table.add_column("p", justify="right")
-        for w, p in zip(samples, proba, strict=True):
-            j = int(p.argmax())
-            table.add_row(w, result.model.labels[j], f"{p[j]:.2f}")
-        console.print(table)
-        _demo_stems(console)
-    finally:
-        torch.set_num_threads(n_threads)
-
-
-def _demo_stems(console) -> None:
-    import wordfreq
-
-    from vecsmith.rnn import StemEmbedder, StemTrainConfig
-
-    words = [w for w in wordfreq.top_n_list("en", 20000) if w.isalpha() and len(w) >= 3]
-    console.print(f"[bold]stem embeddings[/]: {len(words)} English words grouped by Snowball "
-                  "stem, triplet loss (cosine, margin 0.3, semi-hard), 6 s budget")
-    result = StemEmbedder.fit(words, config=StemTrainConfig(steps=5000, p=48, k=4,
-                                                            max_seconds=6, eval_every=50,
-                                                            patience=100, quiet=True),
-                              hidden_size=96, dim=48)
-    console.print(f"held-out stems recall@10 during training: {result.best_recall:.3f}")
-    index = result.model.index(words)
-    for query in ("organizations", "unhappily", "recomputing"):
-        hits = index.most_similar(query, k=5)
-        console.print(f"  {query}: " + ", ".join(f"{w} ({s:.2f})" for w, s in hits))

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from vecsmith.cli._app import app
-from vecsmith.cli._common import console, fail, print_rows
+from vecsmith.cli._common import console, fail
 
 
 def _read_source(source: str, max_words: int | None, words: Path | None):
@@ -140,44 +140,3 @@ def transfer(
                   f"rows ({dtype}, {os.path.getsize(out) / 1e6:,.1f} MB); {stopped}; trained "
                   f"on {table.device} in {table.seconds:.1f} s, total "
                   f"{time.perf_counter() - start:.1f} s")
-
-
-def demo(console=console) -> None:
-    """GloVe has no vector for a misspelt or made-up word; after a small transfer it does."""
-    import numpy as np
-
-    from vecsmith import store
-    from vecsmith import transfer as tr
-    from vecsmith.wordvectors import load_packaged_glove
-
-    all_words, _ = load_packaged_glove()
-    known = set(all_words)
-    words, vecs = load_packaged_glove(20_000)
-    queries = [w for w in ("unbelieveably", "acommodation", "governmentt", "biotechnologist",
-                           "microplastics", "doomscrolling", "footballers'", "photobombed")
-               if w not in known][:6]
-    console.print(f"GloVe 6B 50d knows {len(known):,} words, but not "
-                  f"{', '.join(queries)}: no vector, no neighbours.")
-    t = time.perf_counter()
-    table = tr.fit(words, vecs, bucket=100_000, epochs=6, threads=1, quiet=True)
-    console.print(f"transfer on the 20,000 most frequent words: {time.perf_counter() - t:.1f} s, "
-                  f"held-out words' mean cosine to their true vectors "
-                  f"{table.heldout_cosine:.2f}")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "glove20k.store"
-        table.to_store(words, vecs, path, quiet=True)
-        v = store.open(path)
-        rows = []
-        for w in queries:
-            nn = v.most_similar(w, k=5)
-            rows.append((w, str(w in v), ", ".join(f"{n} ({s:.2f})" for n, s in nn)))
-        print_rows(["word (not in GloVe)", "in vocabulary", "neighbours after transfer"], rows,
-                   title="out-of-vocabulary words after transfer", tsv=False)
-        for typo, right in (("governmentt", "government"), ("acommodation", "accommodation")):
-            if typo in known or right not in v:
-                continue
-            a, b = v[typo], v[right]
-            cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-            console.print(f"cosine('{typo}' after transfer, GloVe '{right}') = {cos:.2f}")
