@@ -160,11 +160,25 @@ def check_output(path: str | os.PathLike | None, *, inputs: Sequence = (), paren
             raise usage_error(f"{what} {p}: cannot create {parent}: {exc.strerror}") from None
     if not parent.is_dir():
         raise usage_error(f"{what} {p}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise usage_error(f"{what} {p}: folder {parent} is not writable")
     if p.exists() and not os.access(p, os.W_OK) and not folder:
         raise usage_error(f"{what} {p}: not writable")
     return p
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in `folder`: tried for real (an anonymous temporary file,
+    gone when closed), since os.access says yes to root even where creating fails (/proc)."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def _same(a: Path, b: Path) -> bool:

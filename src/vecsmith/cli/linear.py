@@ -157,10 +157,6 @@ def train(
         if len(classes) < 2:
             raise fail(f"need at least two labels, found {classes or 'none'} in {data}")
     show = not quiet
-    if show:
-        err_console.print(f"{'average':>10} {'since':>10} {'example':>10} {'label':>8} "
-                          f"{'predict':>8} {'tokens':>9}")
-        err_console.print(f"{'loss':>10} {'last':>10} {'counter':>10}")
     t0 = time.perf_counter()
     for p in range(passes):
         seen = 0
@@ -175,6 +171,10 @@ def train(
             res = clf.progressive_fit(texts, np.asarray(labels), classes=classes,
                                       sample_weight=weights)
             classes = None
+            if show and p == 0 and seen == 0:  # the table starts with the first examples
+                err_console.print(f"{'average':>10} {'since':>10} {'example':>10} "
+                                  f"{'label':>8} {'predict':>8} {'tokens':>9}")
+                err_console.print(f"{'loss':>10} {'last':>10} {'counter':>10}")
             if show and p == 0:
                 for i in range(len(texts)):
                     seen += 1
