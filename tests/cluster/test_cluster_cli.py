@@ -132,3 +132,21 @@ def test_default_k_and_weighting_shrink_with_the_vocabulary(tmp_path, vec_file):
                               "--show", "0", "-k", "7", "-w", "lin"])
     settings = json.loads(summary.read_text(encoding="utf-8"))["settings"]
     assert res.exit_code == 0 and (settings["k"], settings["weighting"]) == (7, "lin")
+
+
+def test_map_labels_do_not_overlap(tmp_path):
+    """Twelve clusters whose centres nearly coincide: their labels must still end apart."""
+    from vecsmith.cluster.plot import save_map
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(12, 8)) * 0.05 + np.eye(8)[0]
+    X = np.concatenate([c + rng.normal(size=(30, 8)) * 0.01 for c in centres]).astype(np.float32)
+    labels = np.repeat(np.arange(12), 30)
+    vocab = [f"word{i}" for i in range(len(X))]
+    boxes = save_map(tmp_path / "map.png", vocab, X, labels, n_clusters=12)
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(boxes) == 12
+    for i, (_, a) in enumerate(boxes):
+        for _, b in boxes[i + 1:]:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (a, b)

@@ -100,6 +100,7 @@ def transfer(
       vecsmith nn glove.store unbelieveable
     """
     from vecsmith import transfer as tr
+    from vecsmith._deps import resolve_device
     from vecsmith.sources import SourceError, read_matrix, resolve
 
     if dtype not in ("float16", "float32"):
@@ -129,7 +130,8 @@ def transfer(
     bucket = default_bucket(len(names)) if bucket is None else bucket
     threads = DEFAULT_THREADS if threads is None else threads
     info(f"{len(names):,} words x {matrix.shape[1]}: fitting {bucket:,} n-gram rows "
-         f"({minn}-{maxn} chars) on {device}, {threads} thread(s); at most {epochs} epochs, "
+         f"({minn}-{maxn} chars) on {resolve_device(device)}, {threads} thread(s); at most "
+         f"{epochs} epochs, "
          "early stopping usually ends sooner", quiet)
     table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
                    init=init, lstsq_iter=lstsq_iter, lstsq_blend=lstsq_blend,

@@ -28,6 +28,9 @@ def save_map(path: str | os.PathLike, vocab: Sequence[str], X: np.ndarray, label
     chosen = [int(c) for c in np.argsort(-counts, kind="stable")[:n_clusters] if counts[c] >= 2]
     members = [np.flatnonzero(labels == c)[:per] for c in chosen]
     fig, ax = plt.subplots(figsize=(9, 7), dpi=dpi)
+    ax.set_title(f"{len(chosen)} largest clusters (PCA of their words' unit vectors)")
+    ax.set_xticks([])
+    ax.set_yticks([])
     boxes: list[tuple[str, tuple]] = []
     idx = np.concatenate(members) if members else np.zeros(0, dtype=np.int64)
     if idx.size >= 3:
@@ -54,10 +57,8 @@ def save_map(path: str | os.PathLike, vocab: Sequence[str], X: np.ndarray, label
                   framealpha=0.7)
         fig.tight_layout()
         boxes = _separate(fig, ax, texts, anchors)
-    ax.set_title(f"{len(chosen)} largest clusters (PCA of their words' unit vectors)")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
+    else:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
