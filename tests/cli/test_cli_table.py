@@ -430,3 +430,19 @@ def test_lid176_and_glove_names_resolve():
 
     assert resolve("lid176") == (lid176_path(), "fasttext")
     assert resolve("glove-6b-50d") == (None, "glove-6b-50d")
+
+
+def test_verb_modules_import_alone_in_any_order():
+    """No import cycle: each verb module imports the app from cli._app, never from the package
+    that imports it back."""
+    code = ("import importlib\n"
+            "for m in ['demo', 'transfer', 'rnn', 'linear', 'cluster', 'store', 'fasttext']:\n"
+            "    importlib.import_module('vecsmith.cli.' + m)\n"
+            "import vecsmith.cli._app as a, vecsmith.cli as c\n"
+            "assert c.app is a.app\n"
+            "print(sorted(c.name or c.callback.__name__ for c in a.app.registered_commands))\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "'transfer'" in result.stdout and "'demo'" in result.stdout
