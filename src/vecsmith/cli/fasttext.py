@@ -265,10 +265,17 @@ def predict(model: str = source_argument("A supervised fastText model (.bin/.ftz
     """
     if k == 0:
         raise usage_error("-k must be >= 1 (or -1 for all labels), got 0")
+    from vecsmith.sources import SourceError, resolve
+
     check_input(text, "text", stdin_ok=True)
+    try:
+        _path, fmt = resolve(model)
+    except SourceError as exc:
+        raise usage_error(str(exc)) from None
+    if fmt != "fasttext":
+        kind = "a vector store" if fmt == "store" else f"plain vectors ({fmt})"
+        raise fail(f"predict needs a supervised fastText model; {model} holds {kind}")
     m = open_source(model)
-    if not hasattr(m, "args"):
-        raise fail(f"predict needs a supervised fastText model; {model} is a vector store")
     if m.args.model != 3:
         raise fail(f"predict needs a supervised model; {model} is {m.args.model_name}")
     out = sys.stdout
