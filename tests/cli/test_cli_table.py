@@ -446,3 +446,15 @@ def test_verb_modules_import_alone_in_any_order():
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "'transfer'" in result.stdout and "'demo'" in result.stdout
+
+
+def test_store_with_ngrams_gives_oov_vectors_like_the_model(files, tmp_path):
+    """`vectors` on a store with n-grams: an OOV word gets its fastText vector, not zeros
+    and not "unknown"."""
+    out = tmp_path / "lee.store"
+    assert runner.invoke(app, ["convert", str(files / "lee.bin"), "-o", str(out), "--dtype",
+                               "float32", "-q"]).exit_code == 0
+    a = runner.invoke(app, ["vectors", str(out), "government", "governmentality"])
+    b = runner.invoke(app, ["vectors", str(files / "lee.bin"), "government", "governmentality"])
+    assert a.exit_code == 0 and a.stdout == b.stdout
+    assert "unknown" not in a.stdout and " 0 0 0 " not in a.stdout

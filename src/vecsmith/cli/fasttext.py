@@ -52,10 +52,10 @@ def _vectors_or_none(m, words: list[str]) -> list[np.ndarray | None]:
     """Each word's vector, None where the source has none (unknown word, no n-grams)."""
     if not hasattr(m, "has_ngrams"):  # a fastText model: every word has a vector
         return list(m.get_word_vectors(words))
+    if m.has_ngrams:
+        return list(m.get_many(words))
     out = m.get_many(words, missing="zero")
     known = m.word_ids(words) >= 0
-    if m.has_ngrams:
-        return list(out)
     return [row if ok else None for row, ok in zip(out, known, strict=True)]
 
 
@@ -168,8 +168,8 @@ def _no_vector(m, word: str) -> str | None:
     v = m.get_word_vector(word)
     if not np.any(v):
         return "no vector (none of its n-grams is known)"
-    if not np.all(np.isfinite(v)):
-        return "its vector holds inf or NaN"
+    if not np.all(np.isfinite(v)):  # the model is broken, not the query: a data error
+        raise fail(f"{word}: its vector in the model holds inf or NaN: it has no neighbours")
     return None
 
 
