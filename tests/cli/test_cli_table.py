@@ -458,3 +458,14 @@ def test_store_with_ngrams_gives_oov_vectors_like_the_model(files, tmp_path):
     b = runner.invoke(app, ["vectors", str(files / "lee.bin"), "government", "governmentality"])
     assert a.exit_code == 0 and a.stdout == b.stdout
     assert "unknown" not in a.stdout and " 0 0 0 " not in a.stdout
+
+
+def test_demo_section_reads_consistently():
+    """One wording for "in vocabulary" and no load time of a toy model shown as a speed."""
+    result = runner.invoke(app, ["demo", "--only", "fasttext"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "no (built from n-grams)" in text and "│ yes " in text
+    assert "True" not in text and "False" not in text
+    assert not re.search(r"Opened \S+ in \d+ ms", text)
+    assert "__label__" not in text  # labels shown as language codes
