@@ -19,7 +19,7 @@ try:  # typer >= 0.2x carries its own copy of click; older typer uses click itse
 except ImportError:  # pragma: no cover
     from click import exceptions as click
 
-DEBUG = {"on": os.environ.get("VECSMITH_DEBUG", "") not in ("", "0")}
+DEBUG = {"on": False}  # set per run by --debug or VECSMITH_DEBUG=1
 
 
 class CliError(click.ClickException):
@@ -64,6 +64,7 @@ class Group(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
+        DEBUG["on"] = os.environ.get("VECSMITH_DEBUG", "") not in ("", "0")
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                               standalone_mode=False, **extra)
@@ -91,12 +92,6 @@ class Group(TyperGroup):
         except (typer.Abort, KeyboardInterrupt):
             say_error("interrupted; outputs were left as they were")
             code = 130
-        except BrokenPipeError:  # `vecsmith vectors ... | head`: the reader left, stop quietly
-            code = 0
-            try:
-                sys.stdout = open(os.devnull, "w")
-            except OSError:
-                pass
         except Exception as exc:
             if DEBUG["on"]:
                 raise

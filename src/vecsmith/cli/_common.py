@@ -59,11 +59,6 @@ def device_option():
     return typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
-def output_option(help: str, required: bool = True):
-    return typer.Option(... if required else None, "--output", "-o", help=help,
-                        show_default=False)
-
-
 def parents_option():
     return typer.Option(False, "--parents", help="Create the output's missing parent folders.")
 
@@ -89,17 +84,6 @@ def set_threads(threads: int | None) -> int:
 
     torch.set_num_threads(n)
     return n
-
-
-def check_range(name: str, value, lo=None, hi=None, lo_open: bool = False) -> None:
-    """A usage error unless lo <= value <= hi (lo < value with `lo_open`)."""
-    if value is None:
-        return
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        op = ">" if lo_open else ">="
-        raise usage_error(f"{name} must be {op} {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise usage_error(f"{name} must be <= {hi}, got {value}")
 
 
 def check_input(path: str | os.PathLike, what: str = "input", *, stdin_ok: bool = False,
@@ -223,12 +207,6 @@ def open_text(path: Path, what: str = "input") -> Iterator[str]:
     finally:
         if fh is not sys.stdin:
             fh.close()
-
-
-def nonempty(items: list, what: str) -> list:
-    if not items:
-        raise fail(f"{what} is empty: nothing to do")
-    return items
 
 
 # ---- printing -----------------------------------------------------------------------------
