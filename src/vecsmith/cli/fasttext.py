@@ -6,7 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from vecsmith.cli._app import app, usage_error
@@ -48,7 +47,7 @@ def format_vector(values) -> str:
     return "".join(f"{float(x):.5g} " for x in values)
 
 
-def _vectors_or_none(m, words: list[str]) -> list[np.ndarray | None]:
+def _vectors_or_none(m, words: list[str]) -> list:
     """Each word's vector, None where the source has none (unknown word, no n-grams)."""
     if not hasattr(m, "has_ngrams"):  # a fastText model: every word has a vector
         return list(m.get_word_vectors(words))
@@ -163,6 +162,8 @@ def ngrams(model: str = source_argument(),
 
 def _no_vector(m, word: str) -> str | None:
     """Why `word` has no usable query vector, or None when it has one."""
+    import numpy as np
+
     if hasattr(m, "has_ngrams") and not m.has_ngrams and word not in m:
         return "not in the vocabulary (no n-grams to build it from)"
     v = m.get_word_vector(word)
@@ -237,6 +238,8 @@ PREDICT_CHUNK = 4096  # lines per predict call: one compiled call each, bounded 
 def _per_text(result, n: int) -> list[tuple]:
     """(labels, probs) per text from `FastTextModel.predict(list)`, whether it returns a pair
     (labels per text, probs per text) or a list of (labels, probs) pairs."""
+    import numpy as np
+
     second = result[1] if len(result) == 2 else None
     if second is not None and len(second) == n and all(
             isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in second):
