@@ -223,7 +223,7 @@ def _predictions(clf, texts):
 @linear_app.command()
 def predict(
     first: str = typer.Argument(..., metavar="MODEL", help="A saved model."),
-    second: str = typer.Argument(None, metavar="[DATA]", show_default=False,
+    second: str = typer.Argument(None, metavar="DATA", show_default=False,
                                  help="VW-format file (default '-': stdin); labels are "
                                       "ignored."),
     model: Path = typer.Option(None, "--model", "-i", hidden=True),
@@ -262,7 +262,7 @@ def predict(
 @linear_app.command()
 def test(
     first: str = typer.Argument(..., metavar="MODEL", help="A saved model."),
-    second: str = typer.Argument(None, metavar="[DATA]", show_default=False,
+    second: str = typer.Argument(None, metavar="DATA", show_default=False,
                                  help="Labelled VW-format file (default '-': stdin)."),
     model: Path = typer.Option(None, "--model", "-i", hidden=True),
     as_json: bool = json_option(),

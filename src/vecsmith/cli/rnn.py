@@ -161,7 +161,7 @@ def rnn_train(
 @rnn_app.command("predict")
 def rnn_predict(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Model folder."),
-    input_file: Path = typer.Argument(None, metavar="[FILE]",
+    input_file: Path = typer.Argument(None, metavar="FILE",
                                       help="Texts, one per line (default: stdin)."),
     top_k: int = typer.Option(1, "-k", "--top-k", min=1, max=1_000_000,
                               help="How many labels per text."),
@@ -275,7 +275,7 @@ def _check_words_source(path: Path | None, wordfreq_lang: str | None, what: str)
 
 @stems_app.command("train")
 def stems_train(
-    words_file: Path = typer.Argument(None, metavar="[WORDS]",
+    words_file: Path = typer.Argument(None, metavar="WORDS",
                                       help="Words (whitespace-separated) or word<TAB>stem lines."),
     out: Path = typer.Option(None, "--output", "-o", "--out", show_default=False,
                              help="Model folder to write."),

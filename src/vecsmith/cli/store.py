@@ -35,7 +35,7 @@ def output_path(positional: Path | None, option: Path | None, verb: str) -> Path
 @app.command()
 def convert(
     source: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
-    out_arg: Path = typer.Argument(None, metavar="[OUT]", show_default=False,
+    out_arg: Path = typer.Argument(None, metavar="OUT", show_default=False,
                                    help="The store to write (same as -o)."),
     out: Path = typer.Option(None, "--output", "-o", show_default=False,
                              help="The store to write (replaced atomically)."),
@@ -113,7 +113,7 @@ def convert(
 
 @app.command()
 def export(store: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
-           out_arg: Path = typer.Argument(None, metavar="[OUT]", show_default=False,
+           out_arg: Path = typer.Argument(None, metavar="OUT", show_default=False,
                                           help="The .vec file to write (same as -o)."),
            out: Path = typer.Option(None, "--output", "-o", show_default=False,
                                     help="The .vec text file to write (replaced atomically)."),

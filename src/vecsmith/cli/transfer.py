@@ -33,7 +33,7 @@ def default_bucket(n_words: int) -> int:
 @app.command()
 def transfer(
     vectors: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
-    out_arg: Path = typer.Argument(None, metavar="[OUT]", show_default=False,
+    out_arg: Path = typer.Argument(None, metavar="OUT", show_default=False,
                                    help="The store to write (same as -o)."),
     out: Path = typer.Option(None, "--output", "-o", show_default=False,
                              help="The store to write (replaced atomically)."),
