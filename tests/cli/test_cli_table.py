@@ -63,6 +63,10 @@ def files(tmp_path_factory):
                               config=TrainConfig(epochs=1, quiet=True), hidden_size=4,
                               embedding_dim=4)
     result.model.save(d / "rnn")
+    shutil.copytree(d / "rnn", d / "rnn-truncated")
+    weights = d / "rnn-truncated" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    (d / "plain.store.truncated").write_bytes((d / "plain.store").read_bytes()[:300])
     forms = ["walk", "walks", "walked", "walking", "talk", "talks", "talked", "talking"]
     (d / "words.txt").write_text("\n".join(forms) + "\n", encoding="utf-8")
     StemEmbedder.fit(forms, config=StemTrainConfig(steps=2, p=2, k=2, quiet=True,
@@ -114,6 +118,11 @@ ROWS += [
           ("missing", "{d}/missing", 2, r"no such file"),
           ("file", "{d}/text.txt", 2, r"expected a model folder"),
           ("notmodel", "{d}/adir", 1, r"not a vecsmith model folder"))],
+    ("rnn-predict-truncated", ["rnn", "predict", "{d}/rnn-truncated"], "a\n", 1,
+     r"unreadable safetensors"),
+    ("nn-truncated-store", ["nn", "{d}/plain.store.truncated", "apple"], None, 1, r"."),
+    ("vectors-truncated-store", ["vectors", "{d}/plain.store.truncated", "apple"], None, 1,
+     r"."),
     ("rnn-eval-wrong-kind", ["rnn", "eval", "{d}/stems", "{d}/train.tsv"], None, 1,
      r"stem-embedder"),
     # training data
