@@ -53,7 +53,7 @@ def cluster_command(
     words: Path = typer.Option(None, "--words", help="Word list for a .npy matrix (one per line)."),
     max_words: int = typer.Option(None, "--max-words", "-n", min=2, help="Cluster the first N words only "
                                   "(the most frequent in most files)."),
-    k: int = typer.Option(None, "--neighbors", "-k", min=1,
+    k: int = typer.Option(None, "--neighbors", min=1, max=10_000,
                           help="Neighbours per word in the graph. Default: 30 up to 50,000 "
                                "words, 15 above (larger k chains the rare words of a big "
                                "vocabulary into one giant cluster).", show_default=False),
@@ -100,7 +100,7 @@ def cluster_command(
 
       vecsmith cluster glove-6b-50d -n 50000 -o clusters.tsv --summary summary.json
 
-      vecsmith cluster model.bin -n 100000 -k 20 -t 0.6 -w top
+      vecsmith cluster model.bin -n 100000 --neighbors 20 -t 0.6 -w top
 
       vecsmith cluster vectors.npy --words vocab.txt --map clusters.png
 
