@@ -40,7 +40,7 @@ def convert(
     out: Path = typer.Option(None, "--output", "-o", show_default=False,
                              help="The store to write (replaced atomically)."),
     dtype: str = typer.Option("float16", help="float16 (half the size) or float32 (exact)."),
-    max_words: int = typer.Option(None, "--max-words", min=1,
+    max_words: int = typer.Option(None, "--max-words", "-n", min=1,
                                   help="Keep only the N most frequent words."),
     ngrams_for: Path = typer.Option(None, "--ngrams-for",
                                     help="Keep only the n-gram rows these words (one per "

@@ -46,7 +46,7 @@ def transfer(
                                                            "stopping ends sooner)."),
     dtype: str = typer.Option("float16", help="Store dtype: float16 (half the size) or "
                                               "float32."),
-    max_words: int = typer.Option(None, "--max-words", min=1,
+    max_words: int = typer.Option(None, "--max-words", "-n", min=1,
                                   help="Use only the N first (most frequent) words."),
     words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
                                help="Word list for a .npy matrix (one word per line)."),
