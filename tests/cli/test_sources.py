@@ -82,3 +82,19 @@ def test_what_is_no_source(tmp_path):
     (tmp_path / "empty.vec").write_bytes(b"")
     with pytest.raises(EmptySourceError, match="empty"):
         open_vectors(tmp_path / "empty.vec")
+
+
+def test_save_word2vec_text_round_trips_and_refuses_unreadable_words(formats, tmp_path):
+    from vecsmith.wordvectors import WordVectorsError, read_word_vectors, save_word2vec_text
+
+    _, vecs = formats
+    out = save_word2vec_text(tmp_path / "out.vec", WORDS, vecs)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "5 3"
+    assert lines[3] == "gamma " + "".join(f"{float(x):.5g} " for x in vecs[2])  # as fastText
+    words, back = read_word_vectors(out)
+    assert words == WORDS
+    np.testing.assert_allclose(back, vecs, rtol=1e-4)
+    with pytest.raises(WordVectorsError, match="whitespace"):
+        save_word2vec_text(tmp_path / "bad.vec", ["a b", "c", "d", "e", "f"], vecs)
+    assert not (tmp_path / "bad.vec").exists()
