@@ -107,7 +107,9 @@ def transfer(
         raise usage_error(f"--dtype must be float16 or float32, got {dtype}")
     if minn > maxn:
         raise usage_error(f"--minn ({minn}) must not exceed --maxn ({maxn})")
-    for name, value, allowed in (("--init", init, tr.INITS), ("--loss", loss, tr.LOSSES),
+    inits = getattr(tr, "INITS", ("lstsq", "random", "mean"))
+    losses = getattr(tr, "LOSSES", ("cosine", "cosine+norm", "mse"))
+    for name, value, allowed in (("--init", init, inits), ("--loss", loss, losses),
                                  ("--weighting", weighting, ("log-rank", "uniform")),
                                  ("--optimizer", optimizer, ("smorms3", "adam"))):
         if value not in allowed:
