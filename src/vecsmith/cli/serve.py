@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from vecsmith.cli import app
+from vecsmith.cli._app import app
 
 
 @app.command()
