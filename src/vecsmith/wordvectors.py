@@ -410,3 +410,29 @@ def load_packaged_glove(max_words: int | None = None) -> tuple[list[str], np.nda
     column = table.column("index") if "index" in table.column_names else table.column(0)
     words = [str(w) for w in column.to_pylist()]
     return read_npy_vectors(root / "glove_6B_50d_emb.npy", words, max_words)
+
+
+# ----------------------------------------------------------------------------- writing .vec
+
+
+def save_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
+                       chunk_rows: int = 65536) -> Path:
+    """Write a ``.vec`` text file (``count dim`` header, then ``word v1 ... vn `` with %.5g, as
+    fastText prints vectors), atomically: an interrupted write leaves the old file."""
+    from vecsmith._atomic import atomic_open
+
+    n = len(words)
+    if vectors.ndim != 2 or vectors.shape[0] != n:
+        raise WordVectorsError(f"need one row per word: {n} words, matrix {vectors.shape}")
+    bad = next((w for w in words if not w or any(c.isspace() for c in w)), None)
+    if bad is not None:
+        raise WordVectorsError(f"word {bad!r} is empty or holds whitespace: a .vec line "
+                               "could not be read back")
+    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape",
+                     newline="\n") as fh:
+        fh.write(f"{n} {vectors.shape[1]}\n")
+        for s in range(0, n, chunk_rows):
+            block = np.asarray(vectors[s : s + chunk_rows], dtype=np.float32)
+            fh.writelines(w + " " + "".join(f"{float(x):.5g} " for x in row) + "\n"
+                          for w, row in zip(words[s : s + chunk_rows], block))
+    return Path(path)

@@ -100,3 +100,17 @@ def test_help_teaches():
                  ["stems", "query"]):
         res = runner.invoke(app, [*verb, "--help"])
         assert res.exit_code == 0 and "vecsmith" in res.stdout
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be >= 1"), ("batch_size", 0, "batch_size must be >= 1"),
+    ("lr", 0.0, "lr must be"), ("val_fraction", 1.0, "val_fraction"),
+    ("patience", 0, "patience"), ("eval_every", 0, "eval_every"),
+    ("max_seconds", 0.0, "max_seconds"), ("optimizer", "sgd", "optimizer")])
+def test_train_config_refuses_out_of_range_values(field, value, message):
+    """Before any data is encoded: epochs=0 would save an untrained model, batch_size=0
+    divide by zero."""
+    from vecsmith.rnn import TrainConfig
+
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
