@@ -26,6 +26,7 @@ KNOWN = {
     "vecsmith.cluster.estimator": "sklearn",
     "vecsmith.linear": "numba (linear/features.py)",
     "vecsmith.rnn": "torch",
+    "vecsmith.serve.app": "orjson, fastapi",
 }
 
 CHILD = r"""

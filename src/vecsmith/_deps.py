@@ -15,6 +15,9 @@ _EXTRA_FOR = {
     "scipy": "cluster",
     "matplotlib": "plot",
     "faiss": "bench",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "orjson": "serve",
 }
 
 

@@ -21,9 +21,9 @@ def bucket_ids(blob: np.ndarray, offsets: np.ndarray, minn: int, maxn: int, buck
     """fastText bucket ids (hash % bucket) of each packed word's n-grams, in fastText's order:
     `(ids, offsets)`. The one private kernel this package uses; it moves to
     `vecsmith.subwords` when that module lands."""
-    from vecsmith.fasttext._kernels import word_bucket_ids
+    from vecsmith.subwords import compiled
 
-    return word_bucket_ids(blob, offsets, minn, maxn, bucket, eos_ngrams)
+    return compiled().word_bucket_ids(blob, offsets, minn, maxn, bucket, eos_ngrams)
 
 
 @dataclass(frozen=True)
