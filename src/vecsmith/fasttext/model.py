@@ -250,6 +250,7 @@ class FastTextModel:
 
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
                      unit: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         n = len(offsets) - 1
         out = output_array(out, n, self.args.dim)
         args = self._dictionary_args
