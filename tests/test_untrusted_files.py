@@ -16,7 +16,7 @@ import pytest
 from vecsmith import store
 from vecsmith.datasets import gensim_test_file
 from vecsmith.store.format import StoreFormatError, is_store, read_store
-from vecsmith.wordvectors import detect_format
+from vecsmith.wordvectors import WordVectorsFormatError, detect_format
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -101,7 +101,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
         store.open(fifo)
     with pytest.raises(FastTextFormatError, match="is a FIFO, not a regular file"):
         load_model(fifo)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(WordVectorsFormatError, match="is a FIFO"):
         detect_format(fifo)
 
 
