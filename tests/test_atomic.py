@@ -60,7 +60,7 @@ def test_permissions_follow_umask(tmp_path):
 
 def test_parents_not_created_unless_asked(tmp_path):
     target = tmp_path / "no" / "such" / "out.bin"
-    with pytest.raises(FileNotFoundError, match="folder .*such does not exist"), \
+    with pytest.raises(FileNotFoundError, match=r"folder .*such does not exist"), \
             atomic_open(target):
         pass
     assert not (tmp_path / "no").exists()

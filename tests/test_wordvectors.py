@@ -214,7 +214,7 @@ def test_nul_in_word2vec_binary_and_word_list(tmp_path):
         read_word_vectors(bad)
     np.save(tmp_path / "m.npy", np.ones((2, 3), np.float32))
     (tmp_path / "m.words.txt").write_text("a\nb\0c\n")
-    with pytest.raises(WordVectorsFormatError, match="m.words.txt: line 2: word 'b\\\\x00c'"):
+    with pytest.raises(WordVectorsFormatError, match=r"m\.words\.txt: line 2: word .b\\x00c."):
         read_word_vectors(tmp_path / "m.npy")
     with pytest.raises(WordVectorsError, match="expected a string without NUL"):
         read_word_vectors(tmp_path / "m.npy", words=["a", "b\0"])
