@@ -342,6 +342,14 @@ def smorms3(
     if fused is None:
         fused = _default_fused(foreach)
     hyper = {"lr": lr_f, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+    large = _large_magnitudes(params, grads, gs)
+    if large:
+        for i in large:
+            _wide_smorms3(params[i], grads[i], mems[i], gs[i], g2s[i], **hyper)
+        params, grads, mems, gs, g2s = ([t for i, t in enumerate(lst) if i not in large]
+                                        for lst in (params, grads, mems, gs, g2s))
+        if not params:
+            return
     dense = [i for i, gr in enumerate(grads) if not gr.is_sparse]
     if len(dense) < len(grads):
         sparse = [i for i, gr in enumerate(grads) if gr.is_sparse]
@@ -362,6 +370,56 @@ def smorms3(
         foreach = _default_foreach(params)
     func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
     func(params, grads, mems, gs, g2s, **hyper)
+
+
+def _large_magnitudes(params: list[Tensor], grads: list[Tensor], gs: list[Tensor]) -> set[int]:
+    """Indices of dense float32/16 tensors whose gradient or mean gradient is so large that its
+    square overflows the dtype (|x| >= sqrt(max)/4, about 4.6e18 for float32): there
+    ``g^2 / v`` would become inf/inf = NaN. One reading pass over the gradients and ``g``,
+    one device sync (a few percent of a step; benchmarks/RESULTS.md)."""
+    idx = [i for i, (p, gr) in enumerate(zip(params, grads, strict=True))
+           if not gr.is_sparse and p.dtype in _WIDEN and gr.numel()]
+    if not idx:
+        return set()
+    tops = torch._foreach_norm([grads[i] for i in idx], float("inf"))
+    tops_g = torch._foreach_norm([gs[i] for i in idx], float("inf"))
+    big = torch.stack([torch.maximum(a.float(), b.float()) for a, b in zip(tops, tops_g,
+                                                                            strict=True)])
+    limits = torch.tensor([_WIDEN[params[i].dtype] for i in idx], device=big.device)
+    hits = torch.nonzero(big >= limits).flatten().tolist()  # NaN/inf grads stay on the fast path
+    return {idx[j] for j in hits}
+
+
+# dtype -> magnitude from which the squares of SMORMS3 overflow it (sqrt(max) / 4)
+_WIDEN = {dt: float(torch.finfo(dt).max) ** 0.5 / 4
+          for dt in (torch.float32, torch.float16, torch.bfloat16)}
+
+
+def _wide_smorms3(p: Tensor, grad: Tensor, mem: Tensor, g: Tensor, g2: Tensor, *, lr: float,
+                  eps: float, weight_decay: float, maximize: bool) -> None:
+    """The update of one tensor computed in float64 and rounded back: the step equals the
+    float64 reference's. A mean square the state cannot hold (5e39 in float32) is stored as
+    the dtype's largest value and the mean gradient scaled by the same factor's root, so
+    ``g^2 <= v`` still holds: x and the memory stay exact, later steps stay finite and
+    bounded by lr / sqrt(r), but they are no longer the float64 reference's."""
+    top = torch.finfo(p.dtype).max
+    wide = [t.detach().to(torch.float64) for t in (p, grad, mem, g, g2)]
+    if bool((wide[4] > top).any()):  # inf stored by an older version: inf - inf would be NaN
+        _saturate(wide[3], wide[4], top)
+    _single_tensor_smorms3(*([t] for t in wide), lr=lr, eps=eps, weight_decay=weight_decay,
+                           maximize=maximize)
+    _saturate(wide[3], wide[4], top)
+    p.copy_(wide[0])
+    mem.copy_(wide[2])
+    g.copy_(wide[3])
+    g2.copy_(wide[4])
+
+
+def _saturate(g: Tensor, g2: Tensor, top: float) -> None:
+    """Scale (g, g2) by (c, c^2) where g2 > top so that g2 = top: the ratio g^2/g2 is kept."""
+    factor = torch.where(g2 > top, (top / g2).sqrt(), torch.ones_like(g2))
+    g.mul_(factor)
+    g2.clamp_(max=top)
 
 
 def _fused_smorms3(
