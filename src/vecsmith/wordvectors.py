@@ -15,6 +15,7 @@ import io
 import os
 import re
 import struct
+import tokenize
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -382,8 +383,8 @@ def read_npy_vectors(
     _regular(p)
     try:
         matrix = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError,
-            OverflowError) as exc:  # bad header, object arrays, size mismatch
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError, OverflowError,
+            tokenize.TokenError) as exc:  # numpy parses the header as a Python literal
         raise WordVectorsFormatError(p, "npy header", str(exc)) from None
     if matrix.ndim != 2 or matrix.shape[1] < 1:
         raise WordVectorsFormatError(p, "npy header", f"expected a 2-D matrix, shape is "

@@ -176,8 +176,9 @@ def read_store(path: str | os.PathLike) -> StoreFile:
         raise StoreFormatError(path, 8, "header is not a JSON object")
     meta = header.pop("__metadata__", {}) or {}
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else meta
         raise StoreFormatError(path, 8, f"a safetensors file, but not a {FORMAT} "
-                                        f"(metadata format = {meta.get('format')!r})")
+                                        f"(metadata format = {str(got)[:80]!r})")
     if str(meta.get("format_version")) != str(FORMAT_VERSION):
         raise StoreFormatError(path, 8, f"store format version {meta.get('format_version')!r}, "
                                         f"this vecsmith reads version {FORMAT_VERSION}")
