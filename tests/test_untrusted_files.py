@@ -157,3 +157,12 @@ def test_changed_map_gives_typed_error_not_sigbus(small_store, tmp_path, how, ki
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"child died (rc {proc.returncode}): {proc.stderr[-2000:]}"
     assert "TYPED" in proc.stdout and "changed while open" in proc.stdout
+
+
+@pytest.mark.parametrize("verb", ["info", "vectors", "nn"])
+def test_cli_on_a_fifo_does_not_hang(tmp_path, verb):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "vecsmith", verb, str(fifo)], input="hello\n",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "is a FIFO, not a regular file" in proc.stderr + proc.stdout
