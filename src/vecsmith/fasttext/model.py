@@ -308,6 +308,7 @@ class FastTextModel:
 
     def rows_mean(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 mean of input rows, in order (fastText's `computeHidden`)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self._file.input.shape[0]):
             raise IndexError("input row out of range")
@@ -446,6 +447,7 @@ class FastTextModel:
     def predict(self, text: str | bytes | Sequence[str | bytes], k: int = 1,
                 threshold: float = 0.0, on_unicode_error: str = DEFAULT_ERRORS):
         """Top-k labels and probabilities, as the official `predict` (one line or a list)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         if isinstance(text, (str, bytes)):
             labels, probs = self._predict_one(text, k, threshold, on_unicode_error)
             return tuple(labels), probs
