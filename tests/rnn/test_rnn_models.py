@@ -268,11 +268,17 @@ def test_load_rejects_bad_folders(tmp_path):
     (lambda c: c["encoder"].__setitem__("hidden_size", "abc"), "bad config"),
     (lambda c: c["encoder"].__setitem__("hidden_size", 2.5), "bad config"),
     (lambda c: c.__setitem__("encoder", 7), "bad config"),
-    (lambda c: c.__setitem__("encoder", "gru"), "unknown encoder settings"),
+    (lambda c: c.__setitem__("encoder", "gru"), "'encoder' is not an object"),
     (lambda c: c.__setitem__("vocab", [1, 2]), "bad config"),
     (lambda c: c.__setitem__("labels", None), "bad config"),
     (lambda c: c.pop("vocab"), "bad config"),
     (lambda c: c.__setitem__("format_version", "1"), "format version '1'"),
+    (lambda c: c["encoder"].__setitem__("num_layers", 2 ** 32), r"num_layers = 4294967296, "
+                                                                r"expected 1\.\.1048576"),
+    (lambda c: c["encoder"].__setitem__("num_layers", 40), "the file holds 7 tensors"),
+    (lambda c: c["encoder"].__setitem__("bidirectional", []), r"bidirectional = \[\], expected"),
+    (lambda c: c["encoder"].__setitem__("dropout", "0.1"), "expected float"),
+    (lambda c: c["encoder"].__setitem__("hidden_size", True), "expected int"),
 ])
 def test_bad_configs_are_typed_errors_before_allocating(tmp_path, edit, match):
     path = make("gru").save(tmp_path / "m")

@@ -144,12 +144,52 @@ def load_folder(path: str | os.PathLike, kind: str) -> tuple[dict, dict[str, tor
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelFormatError(f"{folder}: format version {config.get('format_version')!r} "
                                f"is not supported (this vecsmith reads {FORMAT_VERSION})")
+    _check_types(config, len(tensors), w_path)
     bad = [name for name, t in tensors.items()
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         warnings.warn(f"{w_path}: weights {bad[:5]} hold NaN or infinity; the model's outputs "
                       "will be meaningless", NonFiniteWeightsWarning, stacklevel=3)
     return config, tensors
+
+
+# The encoder settings' JSON types and bounds (EncoderConfig): checked before a model is built,
+# since building trusts them (num_layers = 2^32 would loop for hours even on the meta device,
+# bidirectional = [] builds and then fails inside torch at the first forward).
+MAX_WIDTH = 1 << 20
+_ENCODER = {"cell": str, "embedding_dim": int, "hidden_size": int, "num_layers": int,
+            "bidirectional": bool, "reverse": bool, "dropout": float, "rnn_dropout": float,
+            "pooling": str}
+
+
+def _check_types(config: dict, n_tensors: int, where: Path) -> None:
+    def bad(msg: str) -> ModelFormatError:
+        return ModelFormatError(f"{where}: bad config ({msg})")
+
+    enc = config.get("encoder")
+    if not isinstance(enc, dict):
+        raise bad("'encoder' is not an object")
+    for key, value in enc.items():
+        want = _ENCODER.get(key)
+        if want is None:
+            continue  # unknown keys: EncoderConfig names them
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              if want is float else type(value) is want)
+        if not ok:
+            raise bad(f"encoder.{key} = {value!r:.80}, expected {want.__name__}")
+        if want is int and not 1 <= value <= MAX_WIDTH:
+            raise bad(f"encoder.{key} = {value}, expected 1..{MAX_WIDTH}")
+    if enc.get("num_layers", 1) > n_tensors:
+        raise bad(f"encoder.num_layers = {enc['num_layers']} but the file holds {n_tensors} "
+                  "tensors")
+    dim = config.get("dim", 1)
+    if type(dim) is not int or not 1 <= dim <= MAX_WIDTH:
+        raise bad(f"dim = {dim!r:.80}, expected an integer in 1..{MAX_WIDTH}")
+    labels = config.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise bad("'labels' is not a list of strings")
+    if not isinstance(config.get("vocab"), dict):
+        raise bad("'vocab' is not an object")
 
 
 def build_checked(factory: Callable[[], torch.nn.Module], tensors: dict[str, torch.Tensor],
