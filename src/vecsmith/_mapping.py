@@ -107,6 +107,9 @@ class FileStamp:
             st = os.stat(path)
         except OSError as exc:
             return f"cannot stat it: {exc.strerror}"
+        if st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and \
+                st.st_ino == self.ino and st.st_dev == self.dev:
+            return None  # the common case first: one stat, ~1.5 us per lookup call
         if (st.st_dev, st.st_ino) != (self.dev, self.ino):
             return "replaced by another file"
         if st.st_size != self.size:
