@@ -14,6 +14,7 @@ benchmarks/fuzz_loaders.py (thousands).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -52,7 +53,7 @@ def build_seeds(folder: Path) -> dict[str, list[Path]]:
     seeds: dict[str, list[Path]] = {}
     seeds["fasttext"] = [gensim_test_file("toy-model.bin"),
                          gensim_test_file("crime-and-punishment.bin")]
-    with __import__("contextlib").suppress(Exception):
+    with contextlib.suppress(Exception):
         if os.path.getsize(lid176_path()) < 2 << 20:
             seeds["fasttext"].append(Path(lid176_path()))
     from vecsmith.fasttext import load_model
@@ -88,11 +89,9 @@ def build_seeds(folder: Path) -> dict[str, list[Path]]:
     torch.manual_seed(0)
     clf = CharRNNClassifier.build(["abcdefgh"], ["x", "y"], hidden_size=6, embedding_dim=4)
     seeds["rnn"] = [clf.save(folder / "rnn") / "weights.safetensors"]
-    stem = StemEmbedder.build(["abcdefgh"], dim=4, hidden_size=5, embedding_dim=3) \
-        if hasattr(StemEmbedder, "build") else None
-    if stem is None:
-        from vecsmith.rnn.vocab import CharVocab
-        stem = StemEmbedder(CharVocab.build(["abcdefgh"]), 4, hidden_size=5, embedding_dim=3)
+    from vecsmith.rnn.vocab import CharVocab
+
+    stem = StemEmbedder(CharVocab.build(["abcdefgh"]), 4, hidden_size=5, embedding_dim=3)
     seeds["stems"] = [stem.save(folder / "stems") / "weights.safetensors"]
 
     from vecsmith.linear import OnlineLinearClassifier
@@ -327,7 +326,7 @@ class _Worker:
         if line:
             return json.loads(line)
         if line == "":  # end of output: the worker died; reap it for its exit status
-            with __import__("contextlib").suppress(subprocess.TimeoutExpired):
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=30)
         if self.proc.poll() is None:
             self.proc.kill()
@@ -337,7 +336,7 @@ class _Worker:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            with __import__("contextlib").suppress(BrokenPipeError):
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
             self.proc.wait(timeout=30)
 
