@@ -424,3 +424,22 @@ def test_large_gradients_in_float64_equal_the_reference_numerically():
         opt.step()
         want = ref.step(want, g)
     np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_large_sparse_gradients_give_the_float64_step(fused):
+    """The lazy sparse path: rows with a gradient of 1e20 get the float64 step, not NaN."""
+    emb = torch.nn.Embedding(5, 3, sparse=True)
+    ref = torch.nn.Parameter(emb.weight.detach().double().clone())
+    opt = SMORMS3(emb.parameters(), lr=1e-3, fused=fused)
+    ids = torch.tensor([1, 3])
+    for step in range(3):
+        opt.zero_grad()
+        (emb(ids).sum() * 1e20 * (-1) ** step).backward()
+        opt.step()
+        assert bool(torch.isfinite(emb.weight).all())
+        if step == 0:
+            ref.grad = emb.weight.grad.to_dense().double()
+            SMORMS3([ref], lr=1e-3, foreach=False).step()
+            assert torch.equal(emb.weight.detach()[ids], ref.detach()[ids].float())
+            assert torch.equal(emb.weight.detach()[[0, 2, 4]], ref.detach()[[0, 2, 4]].float())

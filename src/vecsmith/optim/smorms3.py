@@ -655,7 +655,9 @@ def _sparse_smorms3(
         values = grad._values()
         if values.numel() == 0:
             continue
-        if (fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype
+        # squares that overflow the dtype: these rows take the float64 update (see _wide_smorms3)
+        wide = param.dtype in _WIDEN and bool(values.abs().max() >= _WIDEN[param.dtype])
+        if (not wide and fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype
                 and (kernels := _kernels(required)) is not None):
             _fused_sparse_rows(kernels, param, mem, g, g2, grad, lr=lr, eps=eps,
                                weight_decay=weight_decay, maximize=maximize)
@@ -667,8 +669,12 @@ def _sparse_smorms3(
         if weight_decay != 0:
             p_rows.mul_(1 - lr * weight_decay)
         mem_rows, g_rows, g2_rows = (gather_rows(t, index) for t in (mem, g, g2))
-        _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
-                               lr=lr, eps=eps, weight_decay=0.0, maximize=False)
+        if wide:
+            _wide_smorms3(p_rows, values, mem_rows, g_rows, g2_rows, lr=lr, eps=eps,
+                          weight_decay=0.0, maximize=False)
+        else:
+            _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
+                                   lr=lr, eps=eps, weight_decay=0.0, maximize=False)
         for t, rows in ((param, p_rows), (mem, mem_rows), (g, g_rows), (g2, g2_rows)):
             put_rows(t, index, rows)
 
