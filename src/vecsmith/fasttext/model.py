@@ -289,6 +289,7 @@ class FastTextModel:
         if not isinstance(words, (list, tuple)):
             words = list(words)
         if not use_compiled(len(words)):
+            self._file.check()  # the numpy path reads the map too
             raws = [encode(w) for w in words]
             out = output_array(out, len(raws), self.args.dim)
             return means_of_rows(self._input_rows, [self._word_rows(r) for r in raws], out)
@@ -305,6 +306,7 @@ class FastTextModel:
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
                      unit: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """The compiled batch path (numba, loaded on first use)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         n = len(offsets) - 1
         out = output_array(out, n, self.args.dim)
         if n:
@@ -337,6 +339,7 @@ class FastTextModel:
         bits, no compiler import): a fresh process answers in milliseconds."""
         raw = encode(word)
         if not is_compiled():
+            self._file.check()
             return mean_of_rows(self._input_rows, self._word_rows(raw))
         blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
         offsets = np.array([0, len(raw) + 1], dtype=np.int64)
@@ -356,6 +359,7 @@ class FastTextModel:
         blob = d.blob[base : d.offsets[stop]]
         wids = np.arange(start, stop, dtype=np.int32)
         if not is_compiled() and (stop - start <= SMALL_VOCABULARY or not compiled_available()):
+            self._file.check()
             raws = d.blob[d.offsets[start] : d.offsets[stop]].tobytes().split(b"\0")[:-1]
             rows = [[w, *self.subword_scheme.rows(r)] for w, r in zip(range(start, stop), raws)]
             out = np.empty((len(rows), self.args.dim), dtype=np.float32)
@@ -384,6 +388,7 @@ class FastTextModel:
 
     def rows_mean(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 mean of input rows, in order (fastText's `computeHidden`)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self._file.input.shape[0]):
             raise IndexError("input row out of range")
@@ -542,6 +547,7 @@ class FastTextModel:
     def predict(self, text: str | bytes | Sequence[str | bytes], k: int = 1,
                 threshold: float = 0.0, on_unicode_error: str = DEFAULT_ERRORS):
         """Top-k labels and probabilities, as the official `predict` (one line or a list)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         if isinstance(text, (str, bytes)):
             labels, probs = self._predict_one(text, k, threshold, on_unicode_error)
             return tuple(labels), probs

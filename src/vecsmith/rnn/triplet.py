@@ -30,8 +30,8 @@ from vecsmith._progress import progress
 from vecsmith.neighbours import rank
 
 from .batching import length_buckets, pad_ids
-from .models import CharEncoder, EncoderConfig, Inputs, _load_state
-from .serialize import ModelFormatError, load_folder, save_folder
+from .models import CharEncoder, EncoderConfig, Inputs
+from .serialize import build_checked, load_folder, save_folder
 from .train import make_optimizer
 from .vocab import CharVocab
 
@@ -247,12 +247,10 @@ class StemEmbedder(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> StemEmbedder:
         config, tensors = load_folder(path, cls.kind)
-        try:
-            model = cls(CharVocab.from_json(config["vocab"]), int(config["dim"]),
-                        EncoderConfig.from_dict(config["encoder"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: bad config ({exc})") from exc
-        _load_state(model, tensors, path)
+        model = build_checked(lambda: cls(CharVocab.from_json(config["vocab"]),
+                                          int(config["dim"]),
+                                          EncoderConfig.from_dict(config["encoder"])),
+                              tensors, path)
         return model.to(resolve_device(device)).eval()
 
     @classmethod

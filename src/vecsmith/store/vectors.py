@@ -231,6 +231,7 @@ class Vectors:
         return int(self.word_ids([word])[0])
 
     def word_ids(self, words: Sequence[str | bytes]) -> np.ndarray:
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         blob, offsets = pack_words(list(words))
         if not self.nwords:
             return np.full(len(offsets) - 1, -1, dtype=np.int64)
@@ -282,6 +283,7 @@ class Vectors:
 
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         n = len(offsets) - 1
         if not use_compiled(n):
             raw = blob.tobytes()
@@ -426,6 +428,7 @@ class Vectors:
         """Rows whose vector holds inf or NaN (non-finite stored norm) are never neighbours:
         every backend scores them -inf, and they are dropped from the answer (which can then
         hold fewer than k words)."""
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         if not np.all(np.isfinite(q)):
             raise ValueError("the query vector holds inf or NaN: it has no neighbours")
         qnorm = float(np.sqrt(np.dot(q, q)))
