@@ -47,9 +47,10 @@ def _vocab_specs(vocab: dict[str, np.ndarray]) -> list[TensorSpec]:
 
 
 def _write(out: str | os.PathLike, specs: list[TensorSpec], meta: dict,
-           chunks: Iterator[tuple[str, np.ndarray]]) -> Path:
+           chunks: Iterator[tuple[str, np.ndarray]], source: str | os.PathLike | None) -> Path:
+    """Stream the tensors into `out` atomically; never over the file being converted."""
     out = Path(out)
-    with atomic_open(out, "wb") as fh:
+    with atomic_open(out, "wb", inputs=[source]) as fh:
         writer = StreamWriter(fh, specs, meta)
         for name, chunk in chunks:
             writer.write(name, chunk)
@@ -158,7 +159,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                 yield "ngram_keys", keys
                 yield "ngram_rows", np.arange(nrows, dtype=np.int32)
 
-    return _write(out, specs, meta, chunks())
+    return _write(out, specs, meta, chunks(), model.path)
 
 
 def _ngram_selection(model: FastTextModel, ngrams_for: Sequence[str] | None, no_ngrams: bool
@@ -204,6 +205,10 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
     blob, offsets = pack_words(list(words))
     if len(offsets) - 1 != n:
         raise ValueError("word list and matrix disagree")
+    if np.count_nonzero(blob == 0) != n:  # a NUL inside a word would shift every later word
+        bad = next(i for i, w in enumerate(words) if "\0" in (w if isinstance(w, str) else w.decode("latin-1")))
+        raise ValueError(f"word {bad} ({words[bad]!r}) contains a NUL byte, which a store "
+                         "cannot hold")
     vocab = _vocab_tensors(blob.copy(), offsets)
     table, params = ngrams if ngrams is not None else (None, {})
     specs = [TensorSpec("vectors", np_dtype, (n, dim)),
@@ -238,4 +243,4 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
             for s in range(0, len(table), CHUNK_ROWS):
                 yield "ngrams", np.asarray(table[s : s + CHUNK_ROWS]).astype(np_dtype)
 
-    return _write(out, specs, meta, chunks())
+    return _write(out, specs, meta, chunks(), source or None)
