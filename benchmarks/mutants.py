@@ -79,7 +79,7 @@ MUTANTS: list[Mutant] = [
       FT + "test_fb_ngrams_reproduced", "wrong FNV offset basis"),
     M("ngrams-keep-bracket-unigrams", "fasttext/_kernels.py",
       "if n >= minn and not (n == 1 and (i == 0 or j == length)):", "if n >= minn:",
-      FT + "test_fb_ngrams_reproduced " + FT + "test_dictionary_and_subwords",
+      "tests/fasttext/test_fasttext_exact.py::test_minn_1_leaves_out_the_bracket_unigrams",
       "'<' and '>' alone become n-grams when minn = 1"),
     M("ngrams-split-utf8", "fasttext/_kernels.py",
       "        if (scratch[i] & 0xC0) == 0x80:\n            continue\n",
