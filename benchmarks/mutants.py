@@ -65,6 +65,7 @@ RT = "tests/rnn/test_rnn_triplet.py::"
 RX = "tests/rnn/test_rnn_exact.py::"
 CK = "tests/cluster/test_cluster_knn.py::"
 CW = "tests/cluster/test_cluster_whispers.py::"
+CX = "tests/cluster/test_cluster_exact.py::"
 LO = "tests/linear/test_linear_online.py::"
 LF = "tests/linear/test_linear_features.py::"
 
@@ -167,15 +168,24 @@ MUTANTS: list[Mutant] = [
     # -- Chinese Whispers -------------------------------------------------------------------
     M("cw-first-tie-wins", "cluster/_cw_kernel.py",
       "if np.random.random() * ties < 1.0:", "if False:",
-      CW + "test_ties_are_broken_at_random", "ties go to the first label seen, never at random"),
+      CW + "test_ties_are_broken_at_random "
+      + CX + "test_a_tie_is_broken_at_random_when_only_one_node_votes",
+      "ties go to the first label seen, never at random"),
     M("cw-vote-boundary", "cluster/_cw_kernel.py",
       "best / total <= vote", "best / total < vote",
-      CW + "test_vote_threshold_keeps_weak_majorities " + "tests/cluster/test_cluster_exact.py",
+      CW + "test_vote_threshold_keeps_weak_majorities "
+      + CX + "test_vote_share_exactly_at_the_threshold_keeps_the_class",
       "a winner holding exactly the vote share changes the class"),
     M("cw-tie-not-revisited", "cluster/_cw_kernel.py",
-      "dirty[v] = ties > 1", "dirty[v] = False",
-      CW + "test_skipping_unchanged_neighbourhoods_changes_nothing",
-      "a tied node is skipped later: lazy and full runs differ"),
+      "dirty[v] = drew", "dirty[v] = ties > 1",
+      CW + "test_skipping_unchanged_neighbourhoods_changes_nothing "
+      + CX + "test_lazy_skipping_equals_full_recomputation_on_a_graph_full_of_ties",
+      "a node whose vote drew for a passing tie is skipped later: lazy and full runs differ"),
+    M("cw-tie-never-revisited", "cluster/_cw_kernel.py",
+      "dirty[v] = drew", "dirty[v] = False",
+      CW + "test_skipping_unchanged_neighbourhoods_changes_nothing "
+      + CX + "test_lazy_skipping_equals_full_recomputation_on_a_graph_full_of_ties",
+      "a tied node is never revisited: lazy and full runs differ"),
     M("cw-lin-own-degree", "cluster/whispers.py",
       "nb = deg[graph.indices]", "nb = np.repeat(deg, np.diff(graph.indptr))",
       CW + "test_weightings", "lin/log divide by the voter's degree, not the neighbour's"),
