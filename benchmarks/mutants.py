@@ -272,7 +272,8 @@ MUTANTS: list[Mutant] = [
       RT + "test_triplet_loss_matches_brute_force", "batch-hard mines the easiest positive"),
     M("triplet-semi-hard-boundary", "rnn/triplet.py",
       "semi = neg.unsqueeze(1) & (d_an > d_ap)", "semi = neg.unsqueeze(1) & (d_an >= d_ap)",
-      RT + "test_triplet_loss_matches_brute_force",
+      RT + "test_triplet_loss_matches_brute_force "
+      + RX + "test_semi_hard_negatives_are_strictly_farther_than_the_positive",
       "semi-hard takes a negative exactly as far as the positive"),
     # -- subword transfer ---------------------------------------------------------------------
     M("blend-no-length-match", "transfer.py",

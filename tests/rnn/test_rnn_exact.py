@@ -1,5 +1,6 @@
 """Exact checks that a planted bug in the recurrent models fails (see benchmarks/mutants.py):
-a caller's initial state `hx`, in every layer and direction, in the caller's batch order."""
+a caller's initial state `hx`, in every layer and direction, in the caller's batch order; the
+semi-hard triplet boundary."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vecsmith.rnn import LayerNormGRU
+from vecsmith.rnn import LayerNormGRU, triplet_loss
 
 
 def _ln_gru_run(x, h, layer, sfx):
@@ -72,3 +73,16 @@ def test_layernorm_gru_takes_hx_per_layer_direction_and_caller_order(bidirection
         _, ref_h0 = _reference(x, torch.zeros_like(hx[:, b]), layer)
         torch.testing.assert_close(zero_h[:, b], ref_h0, atol=1e-10, rtol=1e-9)
     assert not torch.allclose(h_n, zero_h)  # hx is not ignored
+
+
+def test_semi_hard_negatives_are_strictly_farther_than_the_positive():
+    """Four unit vectors where each anchor's positive and one negative are at exactly the same
+    distance (1), the other negative at 2. Semi-hard mining takes only negatives strictly
+    farther than the positive (as tfa's TripletSemiHardLoss): the one at 2, so every loss is
+    max(0, 1 - 2 + 0.3) = 0. Taking the tied negative would give 0.3 each."""
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]], dtype=torch.double)
+    labels = torch.tensor([0, 0, 1, 1])
+    loss, active = triplet_loss(emb, labels, 0.3, "semi-hard")
+    assert float(loss) == 0.0 and active == 0.0
+    loss, active = triplet_loss(emb, labels, 1.5, "semi-hard")  # margin past the gap
+    assert float(loss) == pytest.approx(0.5) and active == 1.0
