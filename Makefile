@@ -36,7 +36,7 @@ test: lint
 test-gpu: $(VENV)/.dev-installed
 	PYTHON=$(PY) bash benchmarks/gpu_check.sh
 
-# Plant each curated bug in a temporary copy and check a test fails (about 10 minutes).
+# Plant each curated bug in a temporary copy and check a test fails (RESULTS.md: ~20 min).
 mutants: $(VENV)/.dev-installed
 	$(PY) benchmarks/mutants.py
 
