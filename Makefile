@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # torch is pinned to the local CPU wheel; any unpinned torch would pull a multi-GB CUDA build.
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint bench bench-full clean browser
+.PHONY: demo test test-gpu mutants lint bench bench-full clean browser
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ browser:
 
 test: lint browser
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# On a CUDA machine, after installing a CUDA build of torch (see benchmarks/gpu_check.sh).
+test-gpu: $(VENV)/.dev-installed
+	PYTHON=$(PY) bash benchmarks/gpu_check.sh
+
+# Plant each curated bug in a temporary copy and check a test fails (RESULTS.md: ~20 min).
+mutants: $(VENV)/.dev-installed
+	$(PY) benchmarks/mutants.py
 
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py

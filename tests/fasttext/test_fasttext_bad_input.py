@@ -150,7 +150,7 @@ def test_quantized_header_checks(tmp_path, lid_bytes):
     q = m._file.input
     # codesize field sits after qnorm (1), m (8), n (8)
     data = _patch(lid_bytes, q.offset + 17, "<i", 12345)
-    with pytest.raises(FastTextFormatError) as info:
+    with pytest.raises(FastTextFormatError, match="input matrix product quantizer") as info:
         load_model(write(tmp_path, data, "lid.ftz"))
     assert info.value.offset >= q.offset and "input matrix" in str(info.value)
     data = _patch(lid_bytes, q.offset + 1, "<q", q.m + 1)  # rows disagree with the code size

@@ -62,7 +62,7 @@ def test_invalid_utf8_words_keep_their_bytes():
     # Decoded words (surrogateescape) find themselves again.
     for i, w in enumerate(m.words):
         assert m.get_word_id(w) == i
-    with pytest.raises(UnicodeDecodeError):
+    with pytest.raises(UnicodeDecodeError, match="can't decode"):
         m.get_words(on_unicode_error="strict")
     replaced = m.get_words(on_unicode_error="replace")
     assert len(replaced) == m.nwords and any("\ufffd" in w for w in replaced)
@@ -111,7 +111,7 @@ def test_input_and_output_matrices(name):
     assert np.array_equal(m.get_output_matrix(), o.get_output_matrix())
     for i in (0, inp.shape[0] // 2, inp.shape[0] - 1):
         assert np.array_equal(m.get_input_vector(i), inp[i])
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="out of range"):
         m.get_input_vector(inp.shape[0])
 
 
@@ -205,7 +205,7 @@ def test_sentence_vectors():
                      "a film that is both funny and sad"]:
             np.testing.assert_allclose(m.get_sentence_vector(text), o.get_sentence_vector(text),
                                        rtol=1e-5, atol=1e-6)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="one line at a time"):
             m.get_sentence_vector("two\nlines")
 
 
@@ -232,7 +232,7 @@ def test_lid176_quantized_model(lid_path, oov):
     for i in range(0, m._file.input.shape[0], 97):
         np.testing.assert_allclose(m.get_input_vector(i), np.array(o.get_input_vector(i)),
                                    rtol=1e-6, atol=1e-7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="quantized Matrix"):
         m.get_input_matrix()
     # Pruned: only kept n-grams have ids; the official lists misalign, ours stay aligned.
     for w in ["hello", "bonjour", "здравствуйте", "こんにちは"]:

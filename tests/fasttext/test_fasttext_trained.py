@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -54,7 +55,9 @@ def many_label_corpus(path, n_labels=300, lines=3000, seed=3):
         for _ in range(lines):
             start = rng.randrange(len(text) - 12)
             words = text[start : start + rng.randint(3, 12)]
-            f.write(f"__label__c{hash(words[0]) % n_labels} {' '.join(words)}\n")
+            # crc32, not hash(): str hashes are salted per process, so the labels would change per run
+            label = zlib.crc32(words[0].encode("utf-8")) % n_labels
+            f.write(f"__label__c{label} {' '.join(words)}\n")
 
 
 @pytest.fixture(scope="module")

@@ -362,9 +362,9 @@ def test_bad_params():
         SMORMS3([torch.nn.Parameter(torch.zeros(3, 3).to_sparse())])
     with pytest.raises(ValueError, match="Complex"):
         SMORMS3([torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="iterable of Tensors"):
         SMORMS3(torch.zeros(3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must have the same length"):
         smorms3([torch.zeros(1)], [], [], [], [], lr=0.1, eps=1e-16)
 
 

@@ -66,7 +66,7 @@ def test_packed_reverse_index(seqs):
 def test_pad_ids_validates_ids_and_handles_empty():
     with pytest.raises(ValueError, match="outside the vocabulary"):
         pad_ids([[1, 2], [7]], vocab_size=5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
         pad_ids([[-1]], vocab_size=5)
     empty = pad_ids([])
     assert empty.ids.shape == (0, 1)
@@ -89,11 +89,11 @@ def test_vocab_unk_and_json():
     assert vocab.decode(vocab.encode("abd")) == "abd"
     back = CharVocab.from_json(vocab.to_json())
     assert back.chars == vocab.chars
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="single characters"):
         CharVocab(["ab"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="duplicate character"):
         CharVocab(["a", "a"])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="text 1 is int"):
         vocab.encode_batch(["a", 3])
     assert len(CharVocab.build(["aab"], min_count=2)) == 3
 

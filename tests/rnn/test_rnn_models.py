@@ -95,7 +95,7 @@ def test_mean_and_max_pooling_match_manual():
             out, _ = enc.rnn(x)  # one unpadded sequence: plain run, no packing
             torch.testing.assert_close(got_mean[b], out[0].mean(0), atol=1e-6, rtol=1e-5)
             torch.testing.assert_close(got_max[b], out[0].max(0).values, atol=1e-6, rtol=1e-5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pooling must be one of"):
         make("gru", pooling="sum")
 
 
@@ -153,7 +153,7 @@ def test_layernorm_gru_gradcheck_and_script_equals_eager():
 
 
 def test_layernorm_gru_rejects_padded_tensor():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes a PackedSequence"):
         LayerNormGRU(3, 4)(torch.randn(2, 3, 3))
 
 
@@ -177,11 +177,11 @@ def test_id_sequences_and_input_errors():
         torch.testing.assert_close(model(ids), model(TEXTS))
     with pytest.raises(ValueError, match="outside the vocabulary"):
         model([[len(model.vocab) + 3]])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a single string"):
         model("hello")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cell must be one of"):
         make("transformer")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two labels"):
         CharRNNClassifier.build(["a"], ["only"])
 
 

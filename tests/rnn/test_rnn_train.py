@@ -102,9 +102,9 @@ def test_explicit_validation_and_errors():
     res = train_classifier(texts, labels, config=cfg, val=(texts[:20], labels[:20]),
                            hidden_size=4)
     assert res.val_report.n == 20
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="200 texts but 199 labels"):
         train_classifier(texts, labels[:-1], config=cfg)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no training data"):
         train_classifier([], [], config=cfg)
     model = CharRNNClassifier.build(texts, ["x", "y"], hidden_size=4)
     with pytest.raises(ValueError, match="does not know"):
@@ -141,7 +141,7 @@ def test_classification_report_matches_sklearn():
     # a class never predicted has precision 0, not NaN
     rep2 = classification_report(["a", "b"], ["a", "a"], labels=["a", "b"])
     assert rep2.precision.tolist() == [0.5, 0.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 gold labels but 2 predictions"):
         classification_report(["a"], ["a", "b"])
 
 

@@ -58,9 +58,9 @@ def test_triplet_loss_matches_brute_force(mining):
     assert 0.0 < active <= 1.0
     loss_wide, _ = triplet_loss(emb, labels, 1.5, mining)
     assert float(loss_wide) > float(loss)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="margin must be > 0"):
         triplet_loss(emb, labels, 0.0, mining)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mining must be one of"):
         triplet_loss(emb, labels, 0.3, "random")
 
 
@@ -88,7 +88,7 @@ def test_pk_sampler_prefix_pairs():
         stems_in.setdefault(lab, w[:3])
     prefixes = list(stems_in.values())
     assert all(prefixes.count(p) >= 2 for p in prefixes)  # every stem has a prefix mate
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two stems"):
         PKSampler({"a": ["a"]}, 2, 2, 0.5, 3, 0)
 
 
@@ -190,5 +190,5 @@ def test_group_by_snowball_stem():
     groups = group_by_stem(["running", "runs", "run", "university", "universal"])
     assert sorted(groups["run"]) == ["run", "running", "runs"]
     assert groups["universiti"] == ["university"]  # Snowball 3.x English rules
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 words but 1 stems"):
         StemEmbedder.fit(["a", "b"], ["x"])

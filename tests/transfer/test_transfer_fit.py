@@ -351,7 +351,7 @@ def test_stratified_holdout_spreads_over_frequency_ranks():
     np.testing.assert_array_equal(idx // 10, np.arange(100))  # exactly one per block of 10
     np.testing.assert_array_equal(idx, transfer.stratified_holdout(1000, 0.1, seed=0))
     assert not np.array_equal(idx, transfer.stratified_holdout(1000, 0.1, seed=1))
-    with pytest.raises(TransferError):
+    with pytest.raises(TransferError, match="holdout fraction"):
         transfer.stratified_holdout(10, 1.5)
 
 
@@ -362,9 +362,9 @@ def test_frequency_weights():
     np.testing.assert_array_equal(transfer.frequency_weights(5, "uniform"), np.ones(5))
     c = transfer.frequency_weights(3, "counts", counts=np.array([100, 10, 1]))
     assert c[0] > c[1] > c[2]
-    with pytest.raises(TransferError):
+    with pytest.raises(TransferError, match="one count per word"):
         transfer.frequency_weights(3, "counts")
-    with pytest.raises(TransferError):
+    with pytest.raises(TransferError, match="weighting must be one of"):
         transfer.frequency_weights(3, "zipf")
 
 

@@ -23,7 +23,8 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
 
     Work saving that leaves the result unchanged: a node is recomputed only when one of the
     nodes it listens to (``tindptr``/``tindices``: the transposed graph) changed label since its
-    last visit, or when its last vote was a tie (a tie draws again). Otherwise its winner is
+    last visit, or when its last vote drew a random number (a tie, even one a heavier label
+    then beat: it draws again). Otherwise its winner is
     the label it already holds, and skipping it consumes no random numbers either.
     ``lazy=False`` recomputes every node (the tests check both give the same labels).
     """
@@ -98,6 +99,7 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
                     total += weights[e]
                 best = -np.inf
                 ties = 0
+                drew = False
                 for t in range(nt):
                     lab = touched[t]
                     a = acc[lab]
@@ -107,9 +109,12 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
                         ties = 1
                     elif a == best:
                         ties += 1
+                        drew = True
                         if np.random.random() * ties < 1.0:
                             new = lab
-                dirty[v] = ties > 1
+                # a vote that drew a random number (a tie, even one a later label beat) draws
+                # again on the next visit: skipping it would shift the random stream
+                dirty[v] = drew
                 if vote > 0.0 and total > 0.0 and best / total <= vote:
                     new = old
             if new != old:
