@@ -22,7 +22,7 @@ from numba import njit
 
 # One import line: the shared subword primitives (FNV-1a with sign-extended bytes, the word
 # table probe, pruned bucket rows, product-quantized rows).
-from vecsmith.fasttext._kernels import add_quant_row, bucket_row, find_id, fnv_step, is_eos
+from vecsmith.fasttext._kernels import add_quant_row, find_id, fnv_step, is_eos
 
 SOFTMAX_HS = 1  # fastText's loss_name enum: hs = 1, ns = 2, softmax = 3, ova = 4
 SOFTMAX = 3
@@ -37,6 +37,62 @@ MAX_SIGMOID = 8
 # Status per line, reported back to Python.
 OK = 0
 NAN = 1  # a dot product was NaN: the official code throws EncounteredNaNError
+
+
+# The prune map (bucket -> kept row) as an open-addressing table: one probe, usually one
+# cache line, where a binary search over the sorted keys took ~16 dependent steps per n-gram
+# (the official code uses an unordered_map).
+EMPTY = -1
+GOLDEN = np.uint64(2654435761)
+LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prune_slot(key, shift):
+    """Fibonacci hashing of a bucket id: the top bits of its 32-bit product with 2^32/phi
+    (numba widens uint32 products to 64 bits, hence the mask)."""
+    return np.int64(((np.uint64(key) * GOLDEN) & LOW32) >> np.uint64(shift))
+
+
+@njit(cache=True, nogil=True)
+def build_prune_table(keys, values):
+    """(size, 2) int32 table of (bucket, row) pairs, size a power of two >= 2 * len(keys);
+    returns it and the shift that maps a hash to a slot. Later duplicates win, as in the
+    official `pruneidx_[first] = second`."""
+    size = 2
+    bits = 1
+    while size < 2 * keys.shape[0]:
+        size *= 2
+        bits += 1
+    table = np.full((size, 2), EMPTY, np.int32)
+    shift = 32 - bits
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        slot = _prune_slot(key, shift)
+        while table[slot, 0] != EMPTY and table[slot, 0] != key:
+            slot = (slot + 1) & (size - 1)
+        table[slot, 0] = key
+        table[slot, 1] = values[i]
+    return table, shift
+
+
+@njit(cache=True, nogil=True, inline="always")
+def bucket_row(b, bucket, nwords, pruneidx_size, prune_table, shift):
+    """`pushHash(b)` for a bucket id b in [0, bucket): its input row, or -1 when pruning
+    dropped it (or the model has no n-gram rows)."""
+    if bucket <= 0 or pruneidx_size == 0:
+        return -1
+    if pruneidx_size < 0:
+        return nwords + np.int64(b)
+    mask = prune_table.shape[0] - 1
+    slot = _prune_slot(b, shift)
+    while True:
+        key = prune_table[slot, 0]
+        if key == b:
+            return nwords + np.int64(prune_table[slot, 1])
+        if key == EMPTY:
+            return -1
+        slot = (slot + 1) & mask
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -68,7 +124,7 @@ def _add_input_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, 
 
 @njit(cache=True, nogil=True)
 def _add_char_ngrams(hidden, q, s, e, scratch, minn, maxn, bucket, nwords, pruneidx_size,
-                     prune_keys, prune_values, nrows, quant, mat, codes, centroids, nsubq, dsub,
+                     prune_table, shift, nrows, quant, mat, codes, centroids, nsubq, dsub,
                      lastdsub, norm_codes, norm_centroids, qnorm):
     """`computeSubwords("<" + token + ">")`, each n-gram's row added to `hidden` as found (the
     order of `char_ngrams`); returns the number of rows added."""
@@ -91,7 +147,8 @@ def _add_char_ngrams(hidden, q, s, e, scratch, minn, maxn, bucket, nwords, prune
                 h = fnv_step(h, scratch[j])
                 j += 1
             if n >= minn and not (n == 1 and (i == 0 or j == length)):
-                r = bucket_row(h, bucket, nwords, pruneidx_size, prune_keys, prune_values)
+                b = np.int64(h % np.uint32(bucket)) if bucket > 0 else 0
+                r = bucket_row(b, bucket, nwords, pruneidx_size, prune_table, shift)
                 if 0 <= r < nrows:
                     _add_input_row(hidden, r, quant, mat, codes, centroids, nsubq, dsub,
                                    lastdsub, norm_codes, norm_centroids, qnorm)
@@ -101,8 +158,8 @@ def _add_char_ngrams(hidden, q, s, e, scratch, minn, maxn, bucket, nwords, prune
 
 
 @njit(cache=True, nogil=True)
-def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_size, prune_keys,
-                     prune_values, nrows, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
+def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_size, prune_table,
+                     shift, nrows, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
                      norm_codes, norm_centroids, qnorm):
     """`addWordNgrams`: uint64 arithmetic on the sign-extended int32 token hashes."""
     count = 0
@@ -113,8 +170,7 @@ def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_si
         h = np.uint64(whash[i])
         for j in range(i + 1, min(nh, i + word_ngrams)):
             h = h * WORD_NGRAM_PRIME + np.uint64(whash[j])
-            b = np.uint32(h % ub)
-            r = bucket_row(b, bucket, nwords, pruneidx_size, prune_keys, prune_values)
+            r = bucket_row(np.int64(h % ub), bucket, nwords, pruneidx_size, prune_table, shift)
             if 0 <= r < nrows:
                 _add_input_row(hidden, r, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
                                norm_codes, norm_centroids, qnorm)
@@ -124,7 +180,7 @@ def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_si
 
 @njit(cache=True, nogil=True)
 def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, types, nwords,
-                minn, maxn, bucket, pruneidx_size, prune_keys, prune_values, eos_ngrams,
+                minn, maxn, bucket, pruneidx_size, prune_table, shift, eos_ngrams,
                 word_ngrams, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
                 norm_centroids, qnorm, bufs):
     """`getLine` + `computeHidden` for the line q[s:e] (no newline inside): the mean of its
@@ -170,7 +226,7 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
             if te - ts + 2 > scratch.shape[0]:
                 scratch = np.empty(2 * (te - ts + 2), np.uint8)
             count += _add_char_ngrams(hidden, buf, ts, te, scratch, minn, maxn, bucket, nwords,
-                                      pruneidx_size, prune_keys, prune_values, nrows, quant,
+                                      pruneidx_size, prune_table, shift, nrows, quant,
                                       mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
                                       norm_centroids, qnorm)
         if nh >= whash.shape[0]:
@@ -181,7 +237,7 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
         whash[nh] = hv - 4294967296 if hv >= 2147483648 else hv  # int32 sign extension
         nh += 1
     count += _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_size,
-                              prune_keys, prune_values, nrows, quant, mat, codes, centroids,
+                              prune_table, shift, nrows, quant, mat, codes, centroids,
                               nsubq, dsub, lastdsub, norm_codes, norm_centroids, qnorm)
     if count > 0:
         scale = np.float32(1.0 / count)
@@ -388,7 +444,7 @@ def _flat_output(hidden, output, loss, sigmoid, oquant, wo, ocodes, ocentroids, 
 @njit(cache=True, nogil=True)
 def predict_lines(q, ends, lo, hi, k, threshold, out_ids, out_probs, out_count, out_status,
                   eos, label_prefix, dblob, doffsets, table, types, nwords, minn, maxn, bucket,
-                  pruneidx_size, prune_keys, prune_values, eos_ngrams, word_ngrams, quant, mat,
+                  pruneidx_size, prune_table, shift, eos_ngrams, word_ngrams, quant, mat,
                   codes, centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids, qnorm,
                   loss, sigmoid, left, right, oquant, wo, ocodes, ocentroids, onsubq, odsub,
                   olastdsub, onorm_codes, onorm_centroids, oqnorm):
@@ -412,8 +468,8 @@ def predict_lines(q, ends, lo, hi, k, threshold, out_ids, out_probs, out_count, 
         out_count[line] = 0
         out_status[line] = OK
         count, bufs = line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table,
-                                  types, nwords, minn, maxn, bucket, pruneidx_size, prune_keys,
-                                  prune_values, eos_ngrams, word_ngrams, quant, mat, codes,
+                                  types, nwords, minn, maxn, bucket, pruneidx_size, prune_table,
+                                  shift, eos_ngrams, word_ngrams, quant, mat, codes,
                                   centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
                                   qnorm, bufs)
         if count == 0 or osz == 0:

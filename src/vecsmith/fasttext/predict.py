@@ -26,6 +26,7 @@ from vecsmith.fasttext.format import DenseMatrix, ModelFile, QuantMatrix
 HIERARCHICAL_SOFTMAX = 1  # fastText's loss enum (args.h): hs, ns, softmax, ova = 1..4
 SIGMOID_TABLE_SIZE = 512
 MAX_SIGMOID = 8
+CORES = os.cpu_count() or 1
 THREAD_CHUNK = 2048  # lines per thread below which one thread is faster (measured: ~4 us/line)
 
 
@@ -76,6 +77,12 @@ def encode_lines(texts: Sequence[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
     n = len(texts)
     if n == 0:
         return np.zeros(0, np.uint8), np.zeros(0, np.int64)
+    if n == 1:  # one line: no scan for line ends (keeps single-text calls cheap)
+        t = texts[0]
+        raw = t if isinstance(t, bytes) else t.encode("utf-8", DEFAULT_ERRORS)
+        if b"\n" in raw:
+            raise ValueError("predict processes one line at a time (remove '\\n')")
+        return np.frombuffer(raw, np.uint8), np.array([len(raw)], np.int64)
     data = None
     if isinstance(texts, list):
         try:
@@ -106,10 +113,12 @@ class CompiledPredictor:
             self.left, self.right = huffman_tree(d.counts[d.nwords :])
         else:
             self.left = self.right = np.zeros(1, np.int64)
+        prune_table, shift = kernels.build_prune_table(
+            np.asarray(d.prune_keys, np.int32), np.asarray(d.prune_values, np.int32))
         self._args = (
             np.frombuffer(b"</s>", np.uint8), np.frombuffer(b"__label__", np.uint8),
             d.blob, d.offsets, table, d.types, d.nwords, a.minn, a.maxn, a.bucket,
-            d.pruneidx_size, d.prune_keys, d.prune_values, bool(eos_ngrams), a.word_ngrams,
+            d.pruneidx_size, prune_table, shift, bool(eos_ngrams), a.word_ngrams,
             *matrix_args(model.input), a.loss, sigmoid_table(), self.left, self.right,
             *matrix_args(model.output))
 
@@ -132,19 +141,28 @@ class CompiledPredictor:
             self._kernels.predict_lines(buf, ends, lo, hi, k, float(threshold), ids, probs,
                                         counts, status, *self._args)
 
-        workers = threads if threads is not None else (os.cpu_count() or 1)
-        workers = max(1, min(int(workers), n // THREAD_CHUNK))
-        if workers == 1:
+        workers = CORES if threads is None else int(threads)
+        if workers <= 1 or n < 2 * THREAD_CHUNK:
             run(0, n)
         else:
+            workers = min(workers, n // THREAD_CHUNK)
             bounds = np.linspace(0, n, workers * 4 + 1).astype(np.int64)
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(lambda j: run(bounds[j], bounds[j + 1]), range(len(bounds) - 1)))
-        bad = np.flatnonzero(status)
-        if len(bad):
+        if status.any():
+            bad = np.flatnonzero(status)
             raise ValueError(f"text {int(bad[0])}: the model's output is NaN (non-finite "
                              "weights); the official code raises EncounteredNaNError here")
         return ids, probs, counts
+
+    def _label_array(self, labels: Sequence[str]) -> np.ndarray:
+        """Labels as an object array (indexed by id arrays in one step), kept per list."""
+        cached = getattr(self, "_names", None)
+        if cached is None or cached[0] is not labels:
+            names = np.empty(len(labels), dtype=object)
+            names[:] = labels
+            self._names = cached = (labels, names)
+        return cached[1]
 
     def predict(self, text: str | bytes | Sequence[str | bytes], k: int, threshold: float,
                 labels: Sequence[str], threads: int | None = None):
@@ -153,11 +171,10 @@ class CompiledPredictor:
         single = isinstance(text, (str, bytes))
         ids, probs, counts = self.predict_ids([text] if single else text, k, threshold,
                                               threads)
-        names = np.empty(len(labels), dtype=object)
-        names[:] = labels
         if single:
             c = int(counts[0])
-            return tuple(names[ids[0, :c]].tolist()), probs[0, :c].copy()
+            return tuple([labels[i] for i in ids[0, :c].tolist()]), probs[0, :c].copy()
+        names = self._label_array(labels)
         out_labels = names[ids].tolist() if len(ids) else []
         out_probs = list(probs)
         for i in np.flatnonzero(counts != ids.shape[1]).tolist():
