@@ -154,16 +154,33 @@ def parse_vw_line(line: str) -> tuple[str | None, float, str | None, str]:
     return label, importance, tag, "|" + feats
 
 
-def read_vw(lines: Iterable[str]) -> tuple[list[str], list[str | None], np.ndarray]:
-    """Parse VW lines into (feature texts, labels or None, importance weights)."""
+def read_vw(lines: Iterable[str | bytes], first_line: int = 1
+            ) -> tuple[list[str], list[str | None], np.ndarray]:
+    """Parse VW lines into (feature texts, labels or None, importance weights).
+
+    Lines may be bytes (a file opened in binary mode); they must be UTF-8. A line that is not
+    (e.g. Latin-1), or that is not a VW line, raises FeatureFormatError naming its number,
+    counted from `first_line`: re-encode such a file first (``iconv -f latin1 -t utf-8``).
+    """
     texts: list[str] = []
     labels: list[str | None] = []
     weights: list[float] = []
-    for line in lines:
+    for number, line in enumerate(lines, first_line):
+        if isinstance(line, (bytes, bytearray)):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = bytes(line[exc.start : exc.start + 1])
+                raise FeatureFormatError(
+                    f"line {number}: not UTF-8 (byte {exc.start}: {bad!r}); re-encode the "
+                    "file as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
         line = line.rstrip("\n")
         if not line.strip():
             continue
-        label, imp, _tag, feats = parse_vw_line(line)
+        try:
+            label, imp, _tag, feats = parse_vw_line(line)
+        except FeatureFormatError as exc:
+            raise FeatureFormatError(f"line {number}: {exc}") from None
         texts.append(feats)
         labels.append(label)
         weights.append(imp)
