@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import numba as nb
+try:
+    import numba as nb
+except ImportError as exc:  # numba is in the 'linear' extra
+    from ._lazy import missing
+
+    raise missing(exc, "vecsmith.linear's compiled kernels") from exc
 import numpy as np
 
 

@@ -9,7 +9,12 @@ ranges for its name), then are emitted with their crosses. Scratch is the tuple
 
 from __future__ import annotations
 
-import numba as nb
+try:
+    import numba as nb
+except ImportError as exc:  # numba is in the 'linear' extra
+    from ._lazy import missing
+
+    raise missing(exc, "vecsmith.linear's compiled kernels") from exc
 import numpy as np
 from numba import types
 from numba.typed import Dict
