@@ -1,10 +1,9 @@
 """numba kernels that turn a batch of samples into CSR features: one pass parses, hashes,
 crosses and (in lookup mode) assigns ids. The Python side is :mod:`vecsmith.linear.features`.
 
-Each sample's features first go to a small scratch (key, value, namespace letter, byte
-ranges for its name), then are emitted with their crosses. Scratch is the tuple
-``(keys uint64, values float32, namespace int64, ranges (m, 4) int64)``; ranges are
-(feature start, end, namespace start, end) in the batch buffer.
+Each sample's features first go to a scratch (keys uint64, values float32, namespace
+letter int64, ranges (m, 4) int64: feature start, end, namespace start, end in the batch
+buffer), sized once per sample from an upper bound, then are emitted with their crosses.
 """
 
 from __future__ import annotations
@@ -97,15 +96,9 @@ def grow(a, need):
     return b
 
 
-@nb.njit(cache=True)
-def _push(sc, m, key, value, ns, fs, fe, ns_s, ns_e):
-    """Append feature m to the scratch (doubling it when full); returns (scratch, m + 1)."""
-    keys, vals, nss, ranges = sc
-    if m >= keys.shape[0]:
-        big = np.empty((2 * m, 4), np.int64)
-        big[:m] = ranges[:m]
-        sc = (grow(keys, 2 * m), grow(vals, 2 * m), grow(nss, 2 * m), big)
-        keys, vals, nss, ranges = sc
+@nb.njit(cache=True, inline="always")
+def _put(keys, vals, nss, ranges, m, key, value, ns, fs, fe, ns_s, ns_e):
+    """Write feature m into the scratch (sized beforehand by `_scratch_for`)."""
     keys[m] = key
     vals[m] = value
     nss[m] = ns
@@ -113,7 +106,27 @@ def _push(sc, m, key, value, ns, fs, fe, ns_s, ns_e):
     ranges[m, 1] = fe
     ranges[m, 2] = ns_s
     ranges[m, 3] = ns_e
-    return sc, m + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _max_features(mode, length, lo, hi):
+    """An upper bound on a sample's features: a VW token takes a byte and a separator; a
+    word of `length` bytes has at most length + 2 characters padded, so at most that many
+    n-grams per size, and sizes past the character count stop the loop."""
+    if mode == VW:
+        return length // 2 + 1
+    chars = length + 2
+    return min(hi - lo + 1, chars) * chars + 1
+
+
+@nb.njit(cache=True)
+def _scratch_for(keys, vals, nss, ranges, need):
+    """The scratch arrays, reallocated (not copied: they are per sample) to hold `need`."""
+    if need <= keys.shape[0]:
+        return keys, vals, nss, ranges
+    size = max(need, 2 * keys.shape[0])
+    return (np.empty(size, np.uint64), np.empty(size, np.float32), np.empty(size, np.int64),
+            np.empty((size, 4), np.int64))
 
 
 @nb.njit(cache=True, inline="always")
@@ -126,7 +139,7 @@ def _feature_key(buf, a, b, seed1, seed2, lookup):
     return np.uint64(h1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _namespace(buf, j, end, seed):
     """A ``|ns[:scale]`` header whose name starts at j: (name start, end, first byte, hash,
     second hash, scale, position after it, ok)."""
@@ -146,9 +159,9 @@ def _namespace(buf, j, end, seed):
     return j, k, np.int64(buf[j]), h1, h2, scale, stop, ok
 
 
-@nb.njit(cache=True)
-def _vw_sample(buf, start, end, seed, lookup, sc):
-    """Features of the VW sample buf[start:end] into the scratch: (scratch, count, ok)."""
+@nb.njit(cache=True, inline="always")
+def _vw_sample(buf, start, end, seed, lookup, keys, vals, nss, ranges):
+    """Features of the VW sample buf[start:end] into the scratch: (count, ok)."""
     m = 0
     i = start
     ns_s, ns_e, ns_first = 0, 0, np.int64(SPACE)  # the default namespace, written " "
@@ -163,7 +176,7 @@ def _vw_sample(buf, start, end, seed, lookup, sc):
             if j < end and buf[j] != SPACE and buf[j] != TAB:
                 ns_s, ns_e, ns_first, ns_hash, ns2, scale, i, ok = _namespace(buf, j, end, seed)
                 if not ok:
-                    return sc, m, False
+                    return m, False
             else:
                 ns_s, ns_e, ns_first = 0, 0, np.int64(SPACE)
                 ns_hash, ns2, scale = np.uint32(seed), np.uint32(seed ^ SEED2), 1.0
@@ -180,27 +193,27 @@ def _vw_sample(buf, start, end, seed, lookup, sc):
         if colon >= 0:
             v, ok = parse_float(buf, colon + 1, j)
             if not ok:
-                return sc, m, False
+                return m, False
         if fe > i:
             key = _feature_key(buf, i, fe, ns_hash, ns2, lookup)
-            sc, m = _push(sc, m, key, v * scale, ns_first, i, fe, ns_s, ns_e)
+            _put(keys, vals, nss, ranges, m, key, v * scale, ns_first, i, fe, ns_s, ns_e)
+            m += 1
         i = j
-    return sc, m, True
+    return m, True
 
 
-@nb.njit(cache=True)
-def _ngram_sample(buf, start, end, lo, hi, seed, lookup, sc, pad):
+@nb.njit(cache=True, inline="always")
+def _ngram_sample(buf, start, end, lo, hi, seed, lookup, keys, vals, nss, ranges, pad,
+                  char_start):
     """Character n-grams (lo..hi) of " " + word + " " as scikit-learn's ``char_wb`` makes
-    them: (scratch, count, pad). Ranges refer to the padded word: sample start - 1 + offset."""
+    them, into the scratch; returns the count. `pad` and `char_start` hold at least
+    len(word) + 3 items. Ranges refer to the padded word: sample start - 1 + offset."""
     wl = end - start
-    if wl + 2 > pad.shape[0]:
-        pad = np.empty(2 * (wl + 2), np.uint8)
     pad[0] = SPACE
     pad[1 : wl + 1] = buf[start:end]
     pad[wl + 1] = SPACE
     length = wl + 2
-    nch = 0
-    char_start = np.empty(length + 1, np.int64)  # UTF-8 lead bytes
+    nch = 0  # characters: UTF-8 lead bytes
     for b in range(length):
         if (pad[b] & 0xC0) != 0x80:
             char_start[nch] = b
@@ -214,13 +227,14 @@ def _ngram_sample(buf, start, end, lo, hi, seed, lookup, sc, pad):
             a = char_start[p]
             bnd = char_start[p + glen]
             key = _feature_key(pad, a, bnd, np.uint32(seed), np.uint32(seed ^ SEED2), lookup)
-            sc, m = _push(sc, m, key, 1.0, SPACE, start - 1 + a, start - 1 + bnd, 0, 0)
+            _put(keys, vals, nss, ranges, m, key, 1.0, SPACE, start - 1 + a, start - 1 + bnd, 0, 0)
+            m += 1
         if nch <= ng:
             break  # as scikit-learn: a padded word no longer than n is counted once
-    return sc, m, pad
+    return m
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _n_crossed(nss, m, cross_a, cross_b):
     """How many cross features a sample's m features make (to reserve output space)."""
     total = 0
@@ -254,7 +268,7 @@ def _index(key, lookup, table, grow_table, mask, keep_names, named):
     return idx, False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _record(newrec, nnew, idx, s, ranges, f, g):
     """Note a new feature (crossed with g when g >= 0) so the caller can build its name."""
     if nnew >= newrec.shape[0]:
@@ -288,21 +302,27 @@ def parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, lo
     values = np.empty(cap, np.float32)
     newrec = np.empty((0, NEWREC_COLS), np.int64)
     nnew = 0
-    sc = (np.empty(64, np.uint64), np.empty(64, np.float32), np.empty(64, np.int64),
-          np.empty((64, 4), np.int64))
+    keys, vals, nss, ranges = _scratch_for(np.empty(0, np.uint64), np.empty(0, np.float32),
+                                           np.empty(0, np.int64), np.empty((0, 4), np.int64), 64)
     pad = np.empty(4096, np.uint8)
+    char_start = np.empty(4096, np.int64)
     nnz = 0
     start = 0
     for s in range(n):
         end = ends[s]
+        need = _max_features(mode, end - start, ngram_lo, ngram_hi)
+        if need > keys.shape[0]:
+            keys, vals, nss, ranges = _scratch_for(keys, vals, nss, ranges, need)
         if mode == VW:
-            sc, m, ok = _vw_sample(buf, start, end, seed, lookup, sc)
+            m, ok = _vw_sample(buf, start, end, seed, lookup, keys, vals, nss, ranges)
             if not ok:
                 return indptr, indices, values, newrec[:nnew], -(s + 1)
         else:
-            sc, m, pad = _ngram_sample(buf, start, end, ngram_lo, ngram_hi, seed, lookup, sc,
-                                       pad)
-        keys, vals, nss, ranges = sc
+            if end - start + 3 > pad.shape[0]:
+                pad = np.empty(2 * (end - start + 3), np.uint8)
+                char_start = np.empty(2 * (end - start + 3), np.int64)
+            m = _ngram_sample(buf, start, end, ngram_lo, ngram_hi, seed, lookup, keys, vals,
+                              nss, ranges, pad, char_start)
         need = nnz + m + _n_crossed(nss, m, cross_a, cross_b)
         if need > indices.shape[0]:
             indices = grow(indices, need)
