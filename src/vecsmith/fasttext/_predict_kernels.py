@@ -22,7 +22,7 @@ from numba import njit
 
 # One import line: the shared subword primitives (FNV-1a with sign-extended bytes, the word
 # table probe, pruned bucket rows, product-quantized rows).
-from vecsmith.fasttext._kernels import add_quant_row, find_id, fnv_step, is_eos
+from vecsmith.fasttext._kernels import find_id, fnv_step, is_eos
 
 SOFTMAX_HS = 1  # fastText's loss_name enum: hs = 1, ns = 2, softmax = 3, ova = 4
 SOFTMAX = 3
@@ -112,6 +112,24 @@ def _starts_with(q, s, e, prefix):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def add_quant_row(x, row, codes, centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
+                  qnorm):
+    """`QuantMatrix::addRowToVector`: x += norm * reconstruction of `row` (inlined here: it
+    runs for every row of every line)."""
+    alpha = norm_centroids[norm_codes[row]] if qnorm else np.float32(1.0)
+    for m in range(nsubq):
+        code = np.int64(codes[row, m])
+        if m == nsubq - 1:
+            base = m * 256 * dsub + code * lastdsub
+            for k in range(lastdsub):
+                x[m * dsub + k] += alpha * centroids[base + k]
+        else:
+            base = (m * 256 + code) * dsub
+            for k in range(dsub):
+                x[m * dsub + k] += alpha * centroids[base + k]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _add_input_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
                    norm_centroids, qnorm):
     if quant:
@@ -122,7 +140,7 @@ def _add_input_row(x, row, quant, mat, codes, centroids, nsubq, dsub, lastdsub, 
             x[j] += mat[row, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _add_char_ngrams(hidden, q, s, e, scratch, minn, maxn, bucket, nwords, pruneidx_size,
                      prune_table, shift, nrows, quant, mat, codes, centroids, nsubq, dsub,
                      lastdsub, norm_codes, norm_centroids, qnorm):
@@ -157,7 +175,7 @@ def _add_char_ngrams(hidden, q, s, e, scratch, minn, maxn, bucket, nwords, prune
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_size, prune_table,
                      shift, nrows, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
                      norm_codes, norm_centroids, qnorm):
@@ -179,12 +197,14 @@ def _add_word_ngrams(hidden, whash, nh, word_ngrams, bucket, nwords, pruneidx_si
 
 
 @njit(cache=True, nogil=True)
-def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, types, nwords,
+def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, types,
+                word_offsets, word_rows, nwords,
                 minn, maxn, bucket, pruneidx_size, prune_table, shift, eos_ngrams,
                 word_ngrams, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
                 norm_centroids, qnorm, bufs):
     """`getLine` + `computeHidden` for the line q[s:e] (no newline inside): the mean of its
-    input rows into `hidden`. Returns the row count (0: the official code predicts nothing).
+    input rows into `hidden`. Known words take their rows from `word_rows` (listed once, as
+    the official `initNgrams` does); unknown ones are hashed here. Returns the row count (0: the official code predicts nothing).
     `bufs` = (scratch for the bracketed token, word hashes): grown here when too small."""
     scratch, whash = bufs
     nrows = codes.shape[0] if quant else mat.shape[0]
@@ -218,11 +238,18 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
             is_label = _starts_with(buf, ts, te, label_prefix)
         if is_label:
             continue
-        if wid >= 0 and wid < nrows:
+        if 0 <= wid < word_offsets.shape[0] - 1:  # a word: its rows were listed up front
+            for r in range(word_offsets[wid], word_offsets[wid + 1]):
+                _add_input_row(hidden, word_rows[r], quant, mat, codes, centroids, nsubq, dsub,
+                               lastdsub, norm_codes, norm_centroids, qnorm)
+            count += word_offsets[wid + 1] - word_offsets[wid]
+        elif wid >= 0 and wid < nrows:
             _add_input_row(hidden, wid, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
                            norm_codes, norm_centroids, qnorm)
             count += 1
-        if maxn > 0 and (eos_ngrams or not is_eos(buf, ts, te)):
+        if wid >= 0 and wid < word_offsets.shape[0] - 1:
+            pass
+        elif maxn > 0 and (eos_ngrams or not is_eos(buf, ts, te)):
             if te - ts + 2 > scratch.shape[0]:
                 scratch = np.empty(2 * (te - ts + 2), np.uint8)
             count += _add_char_ngrams(hidden, buf, ts, te, scratch, minn, maxn, bucket, nwords,
@@ -443,7 +470,8 @@ def _flat_output(hidden, output, loss, sigmoid, oquant, wo, ocodes, ocentroids, 
 
 @njit(cache=True, nogil=True)
 def predict_lines(q, ends, lo, hi, k, threshold, out_ids, out_probs, out_count, out_status,
-                  eos, label_prefix, dblob, doffsets, table, types, nwords, minn, maxn, bucket,
+                  eos, label_prefix, dblob, doffsets, table, types, word_offsets, word_rows,
+                  nwords, minn, maxn, bucket,
                   pruneidx_size, prune_table, shift, eos_ngrams, word_ngrams, quant, mat,
                   codes, centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids, qnorm,
                   loss, sigmoid, left, right, oquant, wo, ocodes, ocentroids, onsubq, odsub,
@@ -468,7 +496,7 @@ def predict_lines(q, ends, lo, hi, k, threshold, out_ids, out_probs, out_count, 
         out_count[line] = 0
         out_status[line] = OK
         count, bufs = line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table,
-                                  types, nwords, minn, maxn, bucket, pruneidx_size, prune_table,
+                                  types, word_offsets, word_rows, nwords, minn, maxn, bucket, pruneidx_size, prune_table,
                                   shift, eos_ngrams, word_ngrams, quant, mat, codes,
                                   centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
                                   qnorm, bufs)
@@ -502,3 +530,68 @@ def sigmoid_table_kernel(size, max_sigmoid):
         x = np.float32(x)
         out[i] = np.float32(1.0 / (1.0 + np.float64(np.float32(math.exp(-x)))))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _char_ngram_rows_into(out, pos, q, s, e, scratch, minn, maxn, bucket, nwords,
+                          pruneidx_size, prune_table, shift, nrows):
+    """The rows `_add_char_ngrams` would add, appended to out[pos:] (grown as needed)."""
+    length = e - s + 2
+    scratch[0] = BOW
+    for k in range(e - s):
+        scratch[k + 1] = q[s + k]
+    scratch[length - 1] = EOW
+    for i in range(length):
+        if (scratch[i] & 0xC0) == 0x80:
+            continue
+        h = FNV_OFFSET
+        j = i
+        n = 1
+        while j < length and n <= maxn:
+            h = fnv_step(h, scratch[j])
+            j += 1
+            while j < length and (scratch[j] & 0xC0) == 0x80:
+                h = fnv_step(h, scratch[j])
+                j += 1
+            if n >= minn and not (n == 1 and (i == 0 or j == length)):
+                b = np.int64(h % np.uint32(bucket)) if bucket > 0 else 0
+                r = bucket_row(b, bucket, nwords, pruneidx_size, prune_table, shift)
+                if 0 <= r < nrows:
+                    if pos >= out.shape[0]:
+                        bigger = np.empty(2 * out.shape[0] + 64, np.int32)
+                        bigger[:pos] = out[:pos]
+                        out = bigger
+                    out[pos] = r
+                    pos += 1
+            n += 1
+    return out, pos
+
+
+@njit(cache=True, nogil=True)
+def word_rows_table(dblob, doffsets, nwords, minn, maxn, bucket, pruneidx_size, prune_table,
+                    shift, eos_ngrams, nrows):
+    """`Dictionary::initNgrams`: every word's input rows (its id, then its character n-gram
+    rows; `</s>` has none unless `eos_ngrams`) as (offsets, rows), so a known word costs a
+    list read at predict time instead of hashing its n-grams again."""
+    offsets = np.zeros(nwords + 1, np.int64)
+    rows = np.empty(4 * nwords + 64, np.int32)
+    maxlen = 0
+    for w in range(nwords):
+        maxlen = max(maxlen, doffsets[w + 1] - 1 - doffsets[w])
+    scratch = np.empty(maxlen + 2, np.uint8)
+    pos = 0
+    for w in range(nwords):
+        s, e = doffsets[w], doffsets[w + 1] - 1
+        if w < nrows:
+            if pos >= rows.shape[0]:
+                bigger = np.empty(2 * rows.shape[0], np.int32)
+                bigger[:pos] = rows[:pos]
+                rows = bigger
+            rows[pos] = w
+            pos += 1
+        if maxn > 0 and (eos_ngrams or not is_eos(dblob, s, e)):
+            rows, pos = _char_ngram_rows_into(rows, pos, dblob, s, e, scratch, minn, maxn,
+                                              bucket, nwords, pruneidx_size, prune_table,
+                                              shift, nrows)
+        offsets[w + 1] = pos
+    return offsets, rows[:pos].copy()

@@ -115,9 +115,14 @@ class CompiledPredictor:
             self.left = self.right = np.zeros(1, np.int64)
         prune_table, shift = kernels.build_prune_table(
             np.asarray(d.prune_keys, np.int32), np.asarray(d.prune_values, np.int32))
+        inp = model.input
+        nrows = inp.codes.shape[0] if isinstance(inp, QuantMatrix) else inp.data.shape[0]
+        word_offsets, word_rows = kernels.word_rows_table(
+            d.blob, d.offsets, d.nwords, a.minn, a.maxn, a.bucket, d.pruneidx_size, prune_table,
+            shift, bool(eos_ngrams), nrows)
         self._args = (
             np.frombuffer(b"</s>", np.uint8), np.frombuffer(b"__label__", np.uint8),
-            d.blob, d.offsets, table, d.types, d.nwords, a.minn, a.maxn, a.bucket,
+            d.blob, d.offsets, table, d.types, word_offsets, word_rows, d.nwords, a.minn, a.maxn, a.bucket,
             d.pruneidx_size, prune_table, shift, bool(eos_ngrams), a.word_ngrams,
             *matrix_args(model.input), a.loss, sigmoid_table(), self.left, self.right,
             *matrix_args(model.output))
@@ -155,6 +160,29 @@ class CompiledPredictor:
                              "weights); the official code raises EncounteredNaNError here")
         return ids, probs, counts
 
+    def _predict_one(self, text: str | bytes, k: int, threshold: float,
+                     labels: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+        """One line, with no more Python around the kernel than it needs (a few us)."""
+        if k == -1:
+            k = self.nlabels
+        if k <= 0:
+            raise ValueError("k needs to be 1 or higher!")
+        k = min(int(k), max(self.nlabels, 1))
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", DEFAULT_ERRORS)
+        if b"\n" in raw:
+            raise ValueError("predict processes one line at a time (remove '\\n')")
+        ids = np.zeros((1, k), np.int32)
+        probs = np.zeros((1, k), np.float64)
+        counts = np.zeros(1, np.int64)
+        status = np.zeros(1, np.int8)
+        self._kernels.predict_lines(np.frombuffer(raw, np.uint8), np.array([len(raw)]), 0, 1, k,
+                                    float(threshold), ids, probs, counts, status, *self._args)
+        if status[0]:
+            raise ValueError("text 0: the model's output is NaN (non-finite weights); the "
+                             "official code raises EncounteredNaNError here")
+        c = int(counts[0])
+        return tuple([labels[i] for i in ids[0, :c].tolist()]), probs[0, :c]
+
     def _label_array(self, labels: Sequence[str]) -> np.ndarray:
         """Labels as an object array (indexed by id arrays in one step), kept per list."""
         cached = getattr(self, "_names", None)
@@ -168,12 +196,9 @@ class CompiledPredictor:
                 labels: Sequence[str], threads: int | None = None):
         """The official return shapes: one text -> (tuple of labels, probs); a list ->
         ([labels of each text], [probs of each text]), labels best first."""
-        single = isinstance(text, (str, bytes))
-        ids, probs, counts = self.predict_ids([text] if single else text, k, threshold,
-                                              threads)
-        if single:
-            c = int(counts[0])
-            return tuple([labels[i] for i in ids[0, :c].tolist()]), probs[0, :c].copy()
+        if isinstance(text, (str, bytes)):
+            return self._predict_one(text, k, threshold, labels)
+        ids, probs, counts = self.predict_ids(text, k, threshold, threads)
         names = self._label_array(labels)
         out_labels = names[ids].tolist() if len(ids) else []
         out_probs = list(probs)
