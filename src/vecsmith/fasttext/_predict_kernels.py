@@ -201,12 +201,13 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
                 word_offsets, word_rows, nwords,
                 minn, maxn, bucket, pruneidx_size, prune_table, shift, eos_ngrams,
                 word_ngrams, quant, mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
-                norm_centroids, qnorm, bufs):
+                norm_centroids, qnorm, scratch, whash):
     """`getLine` + `computeHidden` for the line q[s:e] (no newline inside): the mean of its
     input rows into `hidden`. Known words take their rows from `word_rows` (listed once, as
-    the official `initNgrams` does); unknown ones are hashed here. Returns the row count (0: the official code predicts nothing).
-    `bufs` = (scratch for the bracketed token, word hashes): grown here when too small."""
-    scratch, whash = bufs
+    the official `initNgrams` does); unknown ones are hashed here. Returns the row count
+    (0: the official code predicts nothing).
+    `scratch` (the bracketed token) and `whash` (token hashes) hold at least e - s + 3
+    items (see `line_buffers`)."""
     nrows = codes.shape[0] if quant else mat.shape[0]
     for j in range(hidden.shape[0]):
         hidden[j] = 0.0
@@ -243,23 +244,16 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
                 _add_input_row(hidden, word_rows[r], quant, mat, codes, centroids, nsubq, dsub,
                                lastdsub, norm_codes, norm_centroids, qnorm)
             count += word_offsets[wid + 1] - word_offsets[wid]
-        elif wid >= 0 and wid < nrows:
-            _add_input_row(hidden, wid, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
-                           norm_codes, norm_centroids, qnorm)
-            count += 1
-        if wid >= 0 and wid < word_offsets.shape[0] - 1:
-            pass
-        elif maxn > 0 and (eos_ngrams or not is_eos(buf, ts, te)):
-            if te - ts + 2 > scratch.shape[0]:
-                scratch = np.empty(2 * (te - ts + 2), np.uint8)
-            count += _add_char_ngrams(hidden, buf, ts, te, scratch, minn, maxn, bucket, nwords,
-                                      pruneidx_size, prune_table, shift, nrows, quant,
-                                      mat, codes, centroids, nsubq, dsub, lastdsub, norm_codes,
-                                      norm_centroids, qnorm)
-        if nh >= whash.shape[0]:
-            bigger = np.empty(2 * whash.shape[0] + 16, np.int64)
-            bigger[:nh] = whash[:nh]
-            whash = bigger
+        else:  # unknown (or an entry past the words): as `addSubwords` computes it
+            if 0 <= wid < nrows:
+                _add_input_row(hidden, wid, quant, mat, codes, centroids, nsubq, dsub,
+                               lastdsub, norm_codes, norm_centroids, qnorm)
+                count += 1
+            if maxn > 0 and (eos_ngrams or not is_eos(buf, ts, te)):
+                count += _add_char_ngrams(hidden, buf, ts, te, scratch, minn, maxn, bucket, nwords,
+                                          pruneidx_size, prune_table, shift, nrows, quant,
+                                          mat, codes, centroids, nsubq, dsub, lastdsub,
+                                          norm_codes, norm_centroids, qnorm)
         hv = np.int64(h)
         whash[nh] = hv - 4294967296 if hv >= 2147483648 else hv  # int32 sign extension
         nh += 1
@@ -270,13 +264,23 @@ def line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table, type
         scale = np.float32(1.0 / count)
         for j in range(hidden.shape[0]):
             hidden[j] *= scale
-    return count, (scratch, whash)
+    return count
+
+
+@njit(cache=True, nogil=True)
+def line_buffers(scratch, whash, length):
+    """Scratch for a line of `length` bytes: its longest token plus brackets, and one hash per
+    token (at most length // 2 + 1 tokens and `</s>`); the old arrays when they are enough."""
+    if length + 3 > scratch.shape[0]:
+        scratch = np.empty(2 * (length + 3), np.uint8)
+        whash = np.empty(2 * (length + 3), np.int64)
+    return scratch, whash
 
 
 # -- output layer ----------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def dot_row(hidden, i, oquant, wo, ocodes, ocentroids, onsubq, odsub, olastdsub, onorm_codes,
             onorm_centroids, oqnorm):
     """`Matrix::dotRow`: a sequential float32 sum (`DenseMatrix`) or `ProductQuantizer::mulcode`
@@ -488,18 +492,21 @@ def predict_lines(q, ends, lo, hi, k, threshold, out_ids, out_probs, out_count, 
     hi_ = np.empty(k + 1, np.int32)
     stack_n = np.empty(2 * osz + 2, np.int64)
     stack_s = np.empty(2 * osz + 2, np.float32)
-    bufs = (np.empty(64, np.uint8), np.empty(64, np.int64))
+    scratch = np.empty(256, np.uint8)
+    whash = np.empty(256, np.int64)
     thr = np.float32(threshold)
     for line in range(lo, hi):
         s = 0 if line == 0 else ends[line - 1] + 1
         e = ends[line]
         out_count[line] = 0
         out_status[line] = OK
-        count, bufs = line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table,
+        if e - s + 3 > scratch.shape[0]:
+            scratch, whash = line_buffers(scratch, whash, e - s)
+        count = line_hidden(hidden, q, s, e, eos, label_prefix, dblob, doffsets, table,
                                   types, word_offsets, word_rows, nwords, minn, maxn, bucket, pruneidx_size, prune_table,
                                   shift, eos_ngrams, word_ngrams, quant, mat, codes,
                                   centroids, nsubq, dsub, lastdsub, norm_codes, norm_centroids,
-                                  qnorm, bufs)
+                                  qnorm, scratch, whash)
         if count == 0 or osz == 0:
             continue
         if loss == SOFTMAX_HS:
