@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # torch is pinned to the local CPU wheel; any unpinned torch would pull a multi-GB CUDA build.
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint bench bench-full clean
+.PHONY: demo test lint bench bench-full clean browser
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ demo: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
-test: lint
+# tests/serve drives Debian's chromium headless: installed here when root and missing (the
+# test skips, saying why, where it cannot be installed)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	  || echo "chromium not installed: the browser test will skip"
+
+test: lint browser
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(VENV)/.bench-installed

@@ -63,6 +63,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    """RSS now (/proc/self/statm). Unlike ru_maxrss, it is not inherited across fork + exec
+    from a parent that once used more (a run that first wrote the 7.2 GB model reported
+    766 MB "after open" for the store)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
     """Measure one tool in this (fresh) process."""
     import warnings
@@ -95,7 +103,7 @@ def worker(tool: str, path: str, n_single: int, n_batch: int) -> dict:
     t = time.perf_counter()
     m = opener(target)
     res["open_s"] = time.perf_counter() - t
-    res["open_peak_rss_mb"] = peak_rss_mb()
+    res["open_peak_rss_mb"] = current_rss_mb()
     if warm:
         t = time.perf_counter()
         m.warm()

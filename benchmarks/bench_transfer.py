@@ -461,6 +461,36 @@ def ablation(args) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- sizing
+
+
+def sizing(args) -> dict:
+    """`fit` with its vocabulary-sized defaults (bucket, epochs) on the first `--sizing` GloVe
+    words: time, epochs, held-out cosine and the store it writes, beside the store a fixed
+    1M-bucket table gives the same words (its size depends only on shapes, so it is written
+    from a zero table rather than fitted)."""
+    import tempfile
+
+    words, vecs = load_packaged_glove(args.sizing)
+    t = time.perf_counter()
+    tab = transfer.fit(words, vecs, threads=args.threads, seed=args.seed, quiet=True)
+    secs = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        sized = tab.to_store(words, vecs, Path(tmp) / "sized.store", quiet=True).stat().st_size
+        big = transfer.SubwordTable(np.zeros((1_000_000, vecs.shape[1]), np.float32), 3, 6,
+                                    1_000_000)
+        fixed = big.to_store(words, vecs, Path(tmp) / "fixed.store", quiet=True).stat().st_size
+    r = {"words": len(words), "bucket": tab.bucket, "epochs_run": len(tab.history),
+         "best_epoch": tab.best_epoch, "max_epochs": transfer.auto_epochs(len(words)),
+         "seconds": secs, "heldout_cosine": tab.heldout_cosine, "store_mb": sized / 1e6,
+         "store_mb_1m_buckets": fixed / 1e6}
+    print(f"sizing: {r['words']:,} words -> bucket {r['bucket']:,}, at most {r['max_epochs']} "
+          f"epochs, ran {r['epochs_run']} (best {r['best_epoch']}), {secs:.1f} s, held-out "
+          f"cosine {r['heldout_cosine']:.4f}; float16 store {r['store_mb']:.1f} MB (with 1M "
+          f"buckets: {r['store_mb_1m_buckets']:.1f} MB)")
+    return r
+
+
 # ----------------------------------------------------------------------------- scale
 
 
@@ -507,6 +537,8 @@ def main() -> None:
                     help="refit vecsmith with this many seeds and print the spread")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--scale", type=int, default=None, help="time fit on this many words")
+    ap.add_argument("--sizing", type=int, default=None,
+                    help="fit with the vocabulary-sized defaults on this many words")
     ap.add_argument("--epochs", type=int, default=2, help="most epochs for --scale")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience, --scale")
     ap.add_argument("--device", default="auto", help="device for --scale")
@@ -517,6 +549,9 @@ def main() -> None:
         args.bucket = 100_000 if args.quick else 200_000 if args.ablation else 1_000_000
     if args.scale_child:
         scale_child(args)
+        return
+    if args.sizing:
+        sizing(args)
         return
     if args.replot:
         plot(json.loads(args.replot.read_text()), args.replot.with_suffix(".png"))

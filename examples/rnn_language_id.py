@@ -39,6 +39,6 @@ for word, label, p in zip(words, model.predict(words), model.predict_proba(words
     print(f"{word!r:16} {label} {p:.2f}")
 
 with tempfile.TemporaryDirectory() as tmp:
-    model.save(f"{tmp}/langid")  # config.json + weights.safetensors
+    model.save(f"{tmp}/langid")  # one weights.safetensors, config in its metadata
     again = CharRNNClassifier.load(f"{tmp}/langid")
     assert torch.equal(again(words), model(words))  # bit-identical

@@ -169,3 +169,65 @@ def test_packaged_glove():
     w2, v2 = read_word_vectors("glove-6b-50d", max_words=10)
     assert w2 == words[:10]
     np.testing.assert_array_equal(v2, vectors[:10])
+
+
+def _vec_lines(words, rows) -> str:
+    return f"{len(words)} {rows.shape[1]}\n" + "".join(
+        f"{w} {' '.join(f'{x:.6g}' for x in r)}\n" for w, r in zip(words, rows))
+
+
+def test_nul_in_word_refused_at_conversion_with_line(tmp_path):
+    """A NUL used to give a store 802 words for 801 vectors, and `export` paired every later
+    word with the wrong vector. Now the conversion refuses it, naming the line."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(801)]
+    words[300] = "bad\0word"
+    rows = rng.standard_normal((801, 4)).astype(np.float32)
+    src = tmp_path / "nul.vec"
+    src.write_text(_vec_lines(words, rows), encoding="utf-8")
+    with pytest.raises(WordVectorsFormatError, match=r"nul.vec: line 302: word 'bad\\x00word' "
+                                                     r"contains a NUL character"):
+        read_word_vectors(src)
+    cmd = [sys.executable, "-m", "vecsmith", "convert", str(src), str(tmp_path / "o.store")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    said = " ".join((proc.stderr + proc.stdout).split())  # rich wraps long lines
+    assert proc.returncode != 0 and "line 302: word 'bad\\x00word' contains a NUL" in said
+    assert not (tmp_path / "o.store").exists()
+    # without the NUL the same file converts and exports back word for word, row for row
+    words[300] = "bad word"
+    src.write_text(_vec_lines(words, rows), encoding="utf-8")
+    out, back = tmp_path / "o.store", tmp_path / "back.vec"
+    for c in (cmd, [sys.executable, "-m", "vecsmith", "export", str(out), str(back)]):
+        subprocess.run(c, capture_output=True, text=True, timeout=300, check=True)
+    got_words, got = read_word_vectors(back)
+    assert got_words == words
+    np.testing.assert_allclose(got, rows, atol=2e-3)
+
+
+def test_nul_in_word2vec_binary_and_word_list(tmp_path):
+    bad = tmp_path / "w.bin"
+    row = np.ones(3, np.float32).tobytes()
+    bad.write_bytes(b"2 3\n" + b"ok " + row + b"\n" + b"b\0d " + row + b"\n")
+    with pytest.raises(WordVectorsFormatError, match="contains a NUL character"):
+        read_word_vectors(bad)
+    np.save(tmp_path / "m.npy", np.ones((2, 3), np.float32))
+    (tmp_path / "m.words.txt").write_text("a\nb\0c\n")
+    with pytest.raises(WordVectorsFormatError, match=r"m\.words\.txt: line 2: word .b\\x00c."):
+        read_word_vectors(tmp_path / "m.npy")
+    with pytest.raises(WordVectorsError, match="expected a string without NUL"):
+        read_word_vectors(tmp_path / "m.npy", words=["a", "b\0"])
+
+
+def test_fifo_never_opened(tmp_path):
+    import os
+
+    fifo = tmp_path / "p.vec"
+    os.mkfifo(fifo)
+    with pytest.raises(WordVectorsFormatError, match="is a FIFO, not a regular file"):
+        read_word_vectors(fifo)
+    from vecsmith.wordvectors import read_text_vectors
+    with pytest.raises(WordVectorsFormatError, match="is a FIFO"):
+        read_text_vectors(fifo)

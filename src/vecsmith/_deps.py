@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from types import ModuleType
 
 _EXTRA_FOR = {
@@ -13,6 +15,9 @@ _EXTRA_FOR = {
     "scipy": "cluster",
     "matplotlib": "plot",
     "faiss": "bench",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "orjson": "serve",
 }
 
 
@@ -37,8 +42,15 @@ def resolve_device(device: str = "auto") -> str:
     """Map "auto" to "cuda" when torch sees a GPU, else "cpu"; pass other names through."""
     if device != "auto":
         return device
+    if "torch" not in sys.modules and not _nvidia_driver():
+        return "cpu"  # no GPU driver: importing torch (~1-2 s) could only say "cpu"
     try:
         import torch
     except ImportError:
         return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _nvidia_driver() -> bool:
+    """Whether an NVIDIA driver is loaded (without importing torch)."""
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")

@@ -15,6 +15,7 @@ import io
 import os
 import re
 import struct
+import tokenize
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,8 +68,7 @@ def detect_format(path: str | os.PathLike) -> str:
     is none of these).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such file: {p}")
+    _regular(p)
     with open(p, "rb") as fh:
         head = fh.read(4096)
     if head[:2] == b"\x1f\x8b":
@@ -95,6 +95,25 @@ def detect_format(path: str | os.PathLike) -> str:
     if b"\x00" in head[:256]:
         return "unknown"
     return "text"
+
+
+def _regular(p: Path) -> int:
+    """The file's size; FIFOs and devices are refused before anything opens them (a read from
+    a FIFO blocks until a writer comes)."""
+    from vecsmith._mapping import regular_file
+
+    try:
+        return regular_file(p, lambda msg: WordVectorsFormatError(p, "file", msg)).st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {p}") from None
+
+
+def _check_word(p: Path, where: str, word: str) -> None:
+    """Stores keep words NUL-separated: a word holding NUL would shift every later word onto
+    the wrong vector, so it is refused where it was read."""
+    if "\0" in word:
+        raise WordVectorsFormatError(p, where, f"word {word!r} contains a NUL character, which "
+                                     "a word list cannot hold")
 
 
 def _looks_like_text_numbers(sample: bytes) -> bool:
@@ -156,6 +175,7 @@ def read_text_vectors(
     ``dim``; with a header, the file must hold exactly ``count`` rows (or at least ``max_words``).
     """
     p = Path(path)
+    _regular(p)
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
     with raw as fh, io.TextIOWrapper(fh, encoding=encoding, newline="\n") as text:
         return _parse_text(p, text, max_words, check_finite)
@@ -211,6 +231,7 @@ def _parse_text(p: Path, text: io.TextIOWrapper, max_words: int | None,
             word = " ".join(fields[: len(fields) - dim])
             if not word:
                 raise WordVectorsFormatError(p, f"line {lineno}", "empty word")
+            _check_word(p, f"line {lineno}", word)
             words.append(word)
             pending.append(" ".join(fields[len(fields) - dim:]))
             if len(pending) >= 8192:
@@ -271,7 +292,7 @@ def read_word2vec_binary(
     """Read the original word2vec binary format: ``"count dim\\n"``, then per word its bytes,
     one space, ``dim`` little-endian float32 values and an optional newline."""
     p = Path(path)
-    size = p.stat().st_size
+    size = _regular(p)
     with open(p, "rb") as fh:
         header = fh.readline(256)
         match = _HEADER_RE.match(header)
@@ -306,6 +327,7 @@ def read_word2vec_binary(
                                          f"word {i} is not valid {encoding}: {exc}") from None
         if not word:
             raise WordVectorsFormatError(p, f"offset {base + pos}", f"word {i} is empty")
+        _check_word(p, f"offset {base + pos}", word)
         start = space + 1
         if start + row_bytes > len(buf):
             raise WordVectorsFormatError(p, f"offset {base + start}",
@@ -326,6 +348,7 @@ def read_word_list(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[
     """One word per line; a line ``word<TAB>anything`` keeps only the word (vocab files with
     counts work as they are)."""
     p = Path(path)
+    _regular(p)
     try:
         with open(p, encoding=encoding, newline="\n") as fh:
             words = [line.rstrip("\r\n").split("\t", 1)[0] for line in fh]
@@ -333,6 +356,9 @@ def read_word_list(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[
         raise WordVectorsFormatError(p, "text", f"not valid {encoding}: {exc}") from None
     if words and words[-1] == "":
         words.pop()
+    for i, word in enumerate(words):
+        if "\0" in word:
+            _check_word(p, f"line {i + 1}", word)
     return words
 
 
@@ -354,9 +380,11 @@ def read_npy_vectors(
 ) -> tuple[list[str], np.ndarray]:
     """Read an ``(n, dim)`` ``.npy`` matrix (memory-mapped, never unpickled) and its word list."""
     p = Path(path)
+    _regular(p)
     try:
         matrix = np.load(p, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:  # bad header, object arrays, size mismatch
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError, OverflowError,
+            tokenize.TokenError) as exc:  # numpy parses the header as a Python literal
         raise WordVectorsFormatError(p, "npy header", str(exc)) from None
     if matrix.ndim != 2 or matrix.shape[1] < 1:
         raise WordVectorsFormatError(p, "npy header", f"expected a 2-D matrix, shape is "
@@ -365,7 +393,13 @@ def read_npy_vectors(
         raise WordVectorsFormatError(p, "npy header", f"expected numbers, dtype is {matrix.dtype}")
     if words is None:
         words = _sidecar_words(p)
-    word_list = read_word_list(words) if isinstance(words, (str, os.PathLike)) else list(words)
+    if isinstance(words, (str, os.PathLike)):
+        word_list = read_word_list(words)
+    else:
+        word_list = list(words)
+        for i, word in enumerate(word_list):
+            if not isinstance(word, str) or "\0" in word:
+                raise WordVectorsError(f"words[{i}] = {word!r}: expected a string without NUL")
     if len(word_list) != matrix.shape[0]:
         raise WordVectorsFormatError(p, "npy header", f"{matrix.shape[0]} rows but "
                                      f"{len(word_list)} words in the word list")
@@ -410,3 +444,29 @@ def load_packaged_glove(max_words: int | None = None) -> tuple[list[str], np.nda
     column = table.column("index") if "index" in table.column_names else table.column(0)
     words = [str(w) for w in column.to_pylist()]
     return read_npy_vectors(root / "glove_6B_50d_emb.npy", words, max_words)
+
+
+# ----------------------------------------------------------------------------- writing .vec
+
+
+def save_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
+                       chunk_rows: int = 65536) -> Path:
+    """Write a ``.vec`` text file (``count dim`` header, then ``word v1 ... vn `` with %.5g, as
+    fastText prints vectors), atomically: an interrupted write leaves the old file."""
+    from vecsmith._atomic import atomic_open
+
+    n = len(words)
+    if vectors.ndim != 2 or vectors.shape[0] != n:
+        raise WordVectorsError(f"need one row per word: {n} words, matrix {vectors.shape}")
+    bad = next((w for w in words if not w or any(c.isspace() for c in w)), None)
+    if bad is not None:
+        raise WordVectorsError(f"word {bad!r} is empty or holds whitespace: a .vec line "
+                               "could not be read back")
+    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape",
+                     newline="\n") as fh:
+        fh.write(f"{n} {vectors.shape[1]}\n")
+        for s in range(0, n, chunk_rows):
+            block = np.asarray(vectors[s : s + chunk_rows], dtype=np.float32)
+            fh.writelines(w + " " + "".join(f"{float(x):.5g} " for x in row) + "\n"
+                          for w, row in zip(words[s : s + chunk_rows], block))
+    return Path(path)

@@ -33,7 +33,7 @@ def vec_file(tmp_path):
 
 def test_cluster_writes_tsv_json_and_map(tmp_path, vec_file):
     out, summary, png = tmp_path / "c.tsv", tmp_path / "s.json", tmp_path / "m.png"
-    res = runner.invoke(app, ["cluster", str(vec_file), "-k", "5", "-t", "0.5", "--symmetrize",
+    res = runner.invoke(app, ["cluster", str(vec_file), "--neighbors", "5", "-t", "0.5", "--symmetrize",
                               "union", "-w", "top", "-o", str(out), "--summary", str(summary), "--map",
                               str(png), "--quiet", "--show", "4"])
     assert res.exit_code == 0, res.output
@@ -60,7 +60,7 @@ def test_cluster_dbscan_and_npy_input(tmp_path, vec_file):
     (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     res = runner.invoke(app, ["cluster", str(tmp_path / "m.npy"), "--words",
                               str(tmp_path / "vocab.txt"), "--method", "dbscan", "--eps", "0.2",
-                              "--min-samples", "3", "-k", "6", "--quiet", "-o",
+                              "--min-samples", "3", "--neighbors", "6", "--quiet", "-o",
                               str(tmp_path / "d.tsv")])
     assert res.exit_code == 0, res.output
     labels = [ln.split("\t")[1] for ln in
@@ -92,7 +92,7 @@ def test_dispatch_store(tmp_path):
     v = store.open(out)
     assert words == v.words[:60]
     assert np.array_equal(X, v.get_many(words))
-    res = runner.invoke(app, ["cluster", str(out), "-n", "300", "-k", "5", "--quiet",
+    res = runner.invoke(app, ["cluster", str(out), "-n", "300", "--neighbors", "5", "--quiet",
                               "-o", str(tmp_path / "c.tsv")])
     assert res.exit_code == 0, res.output
     assert len((tmp_path / "c.tsv").read_text().splitlines()) >= 300
@@ -129,6 +129,31 @@ def test_default_k_and_weighting_shrink_with_the_vocabulary(tmp_path, vec_file):
     settings = json.loads(summary.read_text(encoding="utf-8"))["settings"]
     assert (settings["k"], settings["weighting"]) == (30, "log")
     res = runner.invoke(app, ["cluster", str(vec_file), "--summary", str(summary), "--quiet",
-                              "--show", "0", "-k", "7", "-w", "lin"])
+                              "--show", "0", "--neighbors", "7", "-w", "lin"])
     settings = json.loads(summary.read_text(encoding="utf-8"))["settings"]
     assert res.exit_code == 0 and (settings["k"], settings["weighting"]) == (7, "lin")
+
+
+def test_map_labels_do_not_overlap(tmp_path):
+    """Twelve clusters whose centres nearly coincide: their labels must still end apart."""
+    from vecsmith.cluster.plot import save_map
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(12, 8)) * 0.05 + np.eye(8)[0]
+    X = np.concatenate([c + rng.normal(size=(30, 8)) * 0.01 for c in centres]).astype(np.float32)
+    labels = np.repeat(np.arange(12), 30)
+    vocab = [f"word{i}" for i in range(len(X))]
+    boxes = save_map(tmp_path / "map.png", vocab, X, labels, n_clusters=12)
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(boxes) == 12
+    for i, (_, a) in enumerate(boxes):
+        for _, b in boxes[i + 1:]:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (a, b)
+
+
+def test_k_is_not_a_graph_setting_here(vec_file):
+    """`-k` means "how many results" in every verb; the graph's neighbours are --neighbors, and
+    an old `-k 20` fails loudly rather than meaning something else."""
+    res = runner.invoke(app, ["cluster", str(vec_file), "-k", "20"])
+    assert res.exit_code == 2 and "-k" in res.stderr

@@ -33,9 +33,32 @@ def test_vectors_print_like_print_word_vectors():
         assert line == word + " " + "".join(f"{float(x):.5g} " for x in vec)
 
 
-def test_vectors_from_stdin():
-    out = invoke("vectors", MODEL, input="the\nof  and\n")
-    assert [ln.split(" ")[0] for ln in out.splitlines()] == ["the", "of", "and"]
+def test_vectors_from_stdin_every_word_and_value():
+    """Words from several stdin lines (known, OOV, repeated): each line must carry the right
+    word and fastText's own vector for it, value by value (%.5g)."""
+    words = ["the", "of", "and", "governmentality", "the", "zzqx"]
+    out = invoke("vectors", MODEL, input="the\nof  and\n governmentality\tthe\nzzqx\n")
+    ref = official_vectors(load_official(MODEL), [w.encode() for w in words])
+    lines = out.splitlines()
+    assert len(lines) == len(words)
+    for line, word, vec in zip(lines, words, ref, strict=True):
+        got_word, *values = line.rstrip(" ").split(" ")
+        assert got_word == word
+        assert values == [f"{float(x):.5g}" for x in vec]
+
+
+def test_analogies_values_match_official_and_order_matters():
+    """A - B + C by value: the answers and cosines of the official fastText. Swapping B and C
+    gives other answers, so a CLI that mixed them up fails here."""
+    o = load_official(MODEL)
+    out = invoke("analogies", MODEL, "government", "minister", "police", "-k", "5")
+    rows = [ln.split("\t") for ln in out.splitlines()[1:]]
+    ref = o.get_analogies("government", "minister", "police", 5)
+    assert [r[0] for r in rows] == ["government - minister + police"] * 5
+    assert [r[1] for r in rows] == [w for _, w in ref]
+    np.testing.assert_allclose([float(r[2]) for r in rows], [s for s, _ in ref], atol=2e-4)
+    swapped = o.get_analogies("government", "police", "minister", 5)
+    assert [w for _, w in swapped] != [r[1] for r in rows]
 
 
 def test_ngrams_many_words_and_distinct():
@@ -61,7 +84,7 @@ def test_nn_and_analogies_tsv():
     out = invoke("analogies", MODEL, "king", "man", "woman", "-k", "2")
     assert len(out.splitlines()) == 3
     result = runner.invoke(app, ["analogies", MODEL, "king", "man"])
-    assert result.exit_code != 0 and "threes" in result.output
+    assert result.exit_code == 2 and "threes" in result.stderr
 
 
 def test_predict_matches_official():

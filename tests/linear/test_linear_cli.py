@@ -103,7 +103,7 @@ def test_predict_only_export_and_errors(data):
 def test_demo_runs(capsys):
     from rich.console import Console
 
-    from vecsmith.cli.linear import demo
+    from vecsmith.cli.demo import linear_demo as demo
 
     console = Console(width=120)
     demo(console)
@@ -121,3 +121,16 @@ def test_train_from_stdin_with_classes(data):
     assert np.array_equal(a.weights_, OnlineLinearClassifier.load(data / "f.lin").weights_)
     res = runner.invoke(linear_app, ["train", "-", "-f", str(data / "s.lin")], input=text)
     assert res.exit_code != 0
+
+
+def test_quiet_is_quiet_and_cross_is_no_longer_q(data):
+    """`-q` means quiet here as in every verb (it used to be --cross)."""
+    res = runner.invoke(linear_app, ["train", str(data / "train.vw"), "-o", str(data / "q.lin"),
+                                     "-q", "--cross", "ab"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == "" and (data / "q.lin").is_file()
+    res = runner.invoke(linear_app, ["inspect", str(data / "q.lin"), "-k", "2"])
+    rows = [ln.split("\t") for ln in res.stdout.splitlines()]
+    header = rows.index(["class", "feature", "weight"])
+    assert {r[0] for r in rows[header + 1:]} == {"-1", "1"}  # piped rows keep their class
+    assert len(rows) - header - 1 == 4

@@ -385,3 +385,61 @@ def test_cuda_foreach_default_matches_cpu():
     emb(torch.tensor([1, 2, 2], device="cuda")).sum().backward()
     opt.step()
     assert int((opt.state[emb.weight]["mem"] != 1).any(dim=1).sum()) == 2
+
+
+# --- large finite gradients ----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("scale", [1e20, 1e30])
+def test_large_gradients_give_the_float64_step(path, scale):
+    """grad^2 overflows float32 from ~1.8e19: the update used to be inf/inf = NaN on the first
+    step. Now the first step equals the float64 reference's (rounded to float32), and every
+    later step stays finite, including after the gradients become small again."""
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0, 0.25]))
+    q = torch.nn.Parameter(p.detach().double().clone())
+    opt, ref = SMORMS3([p], lr=1e-3, **PATHS[path]), SMORMS3([q], lr=1e-3, foreach=False)
+    for step in range(12):
+        big = scale if step < 6 else 1e-3
+        gr = torch.tensor([big, -big, 0.5, big * (-1) ** step]) * (0.3 if step % 2 else 1.0)
+        p.grad, q.grad = gr.clone(), gr.double()
+        opt.step()
+        ref.step()
+        if step == 0:
+            assert torch.equal(p.detach(), q.detach().float()), (p, q)
+        assert bool(torch.isfinite(p).all()), (step, p)
+        for key in ("mem", "g", "g2"):
+            assert bool(torch.isfinite(opt.state[p][key]).all()), (step, key)
+    assert bool(((p.detach() - q.detach().float()).abs() < 0.05).all())  # bounded drift
+
+
+def test_large_gradients_in_float64_equal_the_reference_numerically():
+    """float64 holds grad^2 = 1e60: the same inputs stay exact there (the reference itself)."""
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    ref = NumpySMORMS3((2,), 1e-3)
+    want = p.detach().numpy().copy()
+    opt = SMORMS3([p], lr=1e-3, fused=True)
+    for step in range(5):
+        g = np.array([1e30, -1e30 * (step + 1)])
+        p.grad = torch.from_numpy(g.copy())
+        opt.step()
+        want = ref.step(want, g)
+    np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_large_sparse_gradients_give_the_float64_step(fused):
+    """The lazy sparse path: rows with a gradient of 1e20 get the float64 step, not NaN."""
+    emb = torch.nn.Embedding(5, 3, sparse=True)
+    ref = torch.nn.Parameter(emb.weight.detach().double().clone())
+    opt = SMORMS3(emb.parameters(), lr=1e-3, fused=fused)
+    ids = torch.tensor([1, 3])
+    for step in range(3):
+        opt.zero_grad()
+        (emb(ids).sum() * 1e20 * (-1) ** step).backward()
+        opt.step()
+        assert bool(torch.isfinite(emb.weight).all())
+        if step == 0:
+            ref.grad = emb.weight.grad.to_dense().double()
+            SMORMS3([ref], lr=1e-3, foreach=False).step()
+            assert torch.equal(emb.weight.detach()[ids], ref.detach()[ids].float())
+            assert torch.equal(emb.weight.detach()[[0, 2, 4]], ref.detach()[[0, 2, 4]].float())

@@ -39,7 +39,7 @@ def test_rnn_train_predict_eval(tmp_path):
                               "--embedding-dim", "8", "--epochs", "6", "--batch-size", "32",
                               "--lr", "0.01", "--quiet", "--cell", "layernorm-gru"])
     assert res.exit_code == 0, res.output
-    assert (model / "config.json").is_file() and (model / "weights.safetensors").is_file()
+    assert [p.name for p in model.iterdir()] == ["weights.safetensors"]  # one file
     res = runner.invoke(app, ["rnn", "predict", str(model)], input="abcx\nbbay\n\n")
     assert res.exit_code == 0, res.output
     rows = [line.split("\t") for line in res.stdout.strip("\n").split("\n")]
@@ -100,3 +100,17 @@ def test_help_teaches():
                  ["stems", "query"]):
         res = runner.invoke(app, [*verb, "--help"])
         assert res.exit_code == 0 and "vecsmith" in res.stdout
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be >= 1"), ("batch_size", 0, "batch_size must be >= 1"),
+    ("lr", 0.0, "lr must be"), ("val_fraction", 1.0, "val_fraction"),
+    ("patience", 0, "patience"), ("eval_every", 0, "eval_every"),
+    ("max_seconds", 0.0, "max_seconds"), ("optimizer", "sgd", "optimizer")])
+def test_train_config_refuses_out_of_range_values(field, value, message):
+    """Before any data is encoded: epochs=0 would save an untrained model, batch_size=0
+    divide by zero."""
+    from vecsmith.rnn import TrainConfig
+
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})

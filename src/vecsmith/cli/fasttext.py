@@ -1,32 +1,45 @@
-"""Verbs over fastText models: info, vectors, ngrams, nn, analogies, predict."""
+"""Query verbs over any vector source: info, vectors, ngrams, nn, analogies, predict."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
-from vecsmith.cli._common import fail, print_rows, read_words
+from vecsmith.cli._app import app, usage_error
+from vecsmith.cli._common import (
+    check_input,
+    emit_json,
+    fail,
+    json_option,
+    open_text,
+    print_rows,
+    quiet_option,
+    read_words,
+)
+from vecsmith.cli._common import (
+    info as status,
+)
 
-ModelArg = typer.Argument(..., help="A fastText .bin/.ftz model or a vecsmith store.",
-                          exists=True, dir_okay=False, readable=True)
+SOURCE_HELP = ("A fastText .bin/.ftz, a vecsmith store, .vec/GloVe text, word2vec binary, "
+               ".npy, or packaged data: lid176, glove-6b-50d, lee.")
+UNKNOWN = "unknown"  # what `vectors` prints instead of numbers for a word with no vector
 
 
-def open_model(path: Path):
-    """Open a fastText model or a store (sniffed from the first bytes); format errors become a
-    clean CLI error. Both answer the same query methods."""
-    from vecsmith.fasttext import FastTextFormatError, load_model
-    from vecsmith.store import StoreFormatError, is_store
-    from vecsmith.store import open as open_store
+def source_argument(help: str = SOURCE_HELP):
+    return typer.Argument(..., metavar="MODEL", help=help, show_default=False)
+
+
+def open_source(source: str, **kw):
+    """`vecsmith.sources.open_vectors`, with its errors as one-line CLI errors."""
+    from vecsmith.sources import SourceError, open_vectors
 
     try:
-        return open_store(path) if is_store(path) else load_model(path)
-    except (FastTextFormatError, StoreFormatError) as exc:
-        raise fail(str(exc)) from None
+        return open_vectors(source, **kw)
+    except SourceError as exc:
+        raise usage_error(str(exc)) from None
 
 
 def format_vector(values) -> str:
@@ -34,72 +47,98 @@ def format_vector(values) -> str:
     return "".join(f"{float(x):.5g} " for x in values)
 
 
+def _vectors_or_none(m, words: list[str]) -> list:
+    """Each word's vector, None where the source has none (unknown word, no n-grams)."""
+    if not hasattr(m, "has_ngrams"):  # a fastText model: every word has a vector
+        return list(m.get_word_vectors(words))
+    if m.has_ngrams:
+        return list(m.get_many(words))
+    out = m.get_many(words, missing="zero")
+    known = m.word_ids(words) >= 0
+    return [row if ok else None for row, ok in zip(out, known, strict=True)]
+
+
 @app.command()
-def info(model: Path = ModelArg,
-         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+def info(model: str = source_argument(), as_json: bool = json_option()):
     """Show a model's (or a store's) arguments, dictionary, matrices and file facts.
 
-    Example: vecsmith info lid.176.ftz
+    Example: vecsmith info lid176 --json
     """
-    m = open_model(model)
+    m = open_source(model)
     if not hasattr(m, "_file"):  # a store
-        facts = {"file": str(model), "file_size": os.path.getsize(model), **m.metadata,
+        path = m._store.path if hasattr(m._store, "path") else model
+        facts = {"file": str(model), **m.metadata,
                  **{f"tensor.{k}": f"{v.dtype} {list(v.shape)}"
                     for k, v in m._store.tensors.items()}}
-        if as_json:
-            sys.stdout.write(json.dumps(facts, indent=2) + "\n")
-        else:
-            print_rows(["field", "value"], facts.items(), title=os.path.basename(model))
-        return
-    f = m._file
-    facts = {
-        "file": str(model),
-        "file_size": f.file_size,
-        "format_version": f.version or "pre-2017 (no magic)",
-        **{f"args.{k}": v for k, v in m.args.as_dict().items()},
-        "words": m.nwords,
-        "labels": m.nlabels,
-        "tokens": m.ntokens,
-        "pruned": m.pruneidx_size >= 0,
-        "pruneidx_size": m.pruneidx_size,
-        "quantized_input": f.quant_input,
-        "quantized_output": f.qout,
-        "input_matrix": "x".join(map(str, f.input.shape)),
-        "output_matrix": "x".join(map(str, f.output.shape)),
-    }
+        if os.path.isfile(str(path)):
+            facts["file_size"] = os.path.getsize(path)
+    else:
+        f = m._file
+        facts = {
+            "file": str(model),
+            "file_size": f.file_size,
+            "format_version": f.version or "pre-2017 (no magic)",
+            **{f"args.{k}": v for k, v in m.args.as_dict().items()},
+            "words": m.nwords,
+            "labels": m.nlabels,
+            "tokens": m.ntokens,
+            "pruned": m.pruneidx_size >= 0,
+            "pruneidx_size": m.pruneidx_size,
+            "quantized_input": f.quant_input,
+            "quantized_output": f.qout,
+            "input_matrix": "x".join(map(str, f.input.shape)),
+            "output_matrix": "x".join(map(str, f.output.shape)),
+        }
     if as_json:
-        sys.stdout.write(json.dumps(facts, indent=2, default=str) + "\n")
+        emit_json(facts)
         return
-    print_rows(["field", "value"], facts.items(), title=os.path.basename(model))
+    print_rows(["field", "value"], facts.items(), title=os.path.basename(str(model)))
 
 
 @app.command()
-def vectors(model: Path = ModelArg,
-            words: list[str] = typer.Argument(None, help="Words; read from stdin if none.")):
+def vectors(model: str = source_argument(),
+            words: list[str] = typer.Argument(None, help="Words; read from stdin if none."),
+            as_json: bool = json_option(), quiet: bool = quiet_option()):
     """Print word vectors (OOV words included) exactly as `fasttext print-word-vectors`.
 
-    One line per word: the word, then each value (%.5g) followed by a space.
+    One line per word: the word, then each value (%.5g) followed by a space. A word with no
+    vector (not in a store's vocabulary, and the store has no n-grams) prints as
+    `word unknown`, and stderr counts them.
 
     Examples:
       vecsmith vectors cc.en.300.bin king queen unseenword
       cat words.txt | vecsmith vectors cc.en.300.bin > vectors.txt
     """
-    m = open_model(model)
+    m = open_source(model)
     words = read_words(words)
     out = sys.stdout
+    unknown = []
+    docs = []
     step = 65536
     for s in range(0, len(words), step):
         chunk = words[s : s + step]
-        for w, v in zip(chunk, m.get_word_vectors(chunk)):
-            out.write(f"{w} {format_vector(v)}\n")
+        for w, v in zip(chunk, _vectors_or_none(m, chunk), strict=True):
+            if v is None:
+                unknown.append(w)
+            if as_json:
+                docs.append({"word": w, "vector": None if v is None else
+                             [float(x) for x in v]})
+            else:
+                out.write(f"{w} {UNKNOWN}\n" if v is None else f"{w} {format_vector(v)}\n")
+    if as_json:
+        emit_json(docs)
+    if unknown:
+        status(f"{len(unknown)} of {len(words)} words have no vector (not in the vocabulary, "
+             f"and {model} has no n-grams): {' '.join(unknown[:10])}", quiet)
 
 
 @app.command()
-def ngrams(model: Path = ModelArg,
+def ngrams(model: str = source_argument(),
            words: list[str] = typer.Argument(None, help="Words; read from stdin if none."),
            distinct: bool = typer.Option(False, "--distinct",
                                          help="Print each distinct n-gram of the whole word "
-                                              "list once (bulk export of n-gram vectors).")):
+                                              "list once (bulk export of n-gram vectors)."),
+           as_json: bool = json_option()):
     """Print each word's subwords with their input vectors, like `fasttext print-ngrams`,
     but for many words in one call.
 
@@ -110,79 +149,162 @@ def ngrams(model: Path = ModelArg,
       vecsmith ngrams model.bin where whereabouts
       vecsmith ngrams model.bin --distinct < vocabulary.txt > ngram-vectors.txt
     """
-    m = open_model(model)
+    m = open_source(model)
+    words = read_words(words)
+    pairs = m.get_ngram_vectors(words, distinct=distinct)
+    if as_json:
+        emit_json([{"ngram": s, "vector": [float(x) for x in v]} for s, v in pairs])
+        return
     out = sys.stdout
-    for s, v in m.get_ngram_vectors(read_words(words), distinct=distinct):
+    for s, v in pairs:
         out.write(f"{s} {format_vector(v)}\n")
 
 
+def _no_vector(m, word: str) -> str | None:
+    """Why `word` has no usable query vector, or None when it has one."""
+    import numpy as np
+
+    if hasattr(m, "has_ngrams") and not m.has_ngrams and word not in m:
+        return "not in the vocabulary (no n-grams to build it from)"
+    v = m.get_word_vector(word)
+    if not np.any(v):
+        return "no vector (none of its n-grams is known)"
+    if not np.all(np.isfinite(v)):  # the model is broken, not the query: a data error
+        raise fail(f"{word}: its vector in the model holds inf or NaN: it has no neighbours")
+    return None
+
+
 @app.command()
-def nn(model: Path = ModelArg,
+def nn(model: str = source_argument(),
        words: list[str] = typer.Argument(None, help="Query words; read from stdin if none."),
-       k: int = typer.Option(10, "-k", help="Number of neighbours.", min=1)):
-    """Nearest neighbours by cosine, as `fasttext nn` (OOV queries work too).
+       k: int = typer.Option(10, "-k", help="How many neighbours.", min=1, max=100_000),
+       as_json: bool = json_option()):
+    """Nearest neighbours by cosine, as `fasttext nn` (OOV queries work where n-grams exist).
+
+    A query with no vector gets one row saying why, not a crash.
 
     Example: vecsmith nn cc.en.300.bin king -k 5
     """
-    m = open_model(model)
+    m = open_source(model)
+    words = read_words(words)
     rows = []
-    for w in read_words(words):
-        try:
-            rows.extend((w, n, score) for score, n in m.get_nearest_neighbors(w, k))
-        except ValueError as exc:  # a word whose vector holds inf or NaN
-            raise fail(f"{w}: {exc}") from None
-    print_rows(["query", "neighbour", "cosine"], rows, title=f"{k} nearest neighbours")
+    for w in words:
+        why = _no_vector(m, w)
+        if why is not None:
+            rows.append((w, None, None, why))
+            continue
+        rows.extend((w, n, float(score), None) for score, n in m.get_nearest_neighbors(w, k))
+    _print_answers(rows, ["query", "neighbour", "cosine"], f"{k} nearest neighbours", as_json)
+
+
+def _print_answers(rows, header, title, as_json):
+    if as_json:
+        emit_json([{header[0]: q, header[1]: a, header[2]: s, **({"error": e} if e else {})}
+                   for q, a, s, e in rows])
+        return
+    print_rows(header, [(q, a if e is None else f"({e})", s) for q, a, s, e in rows],
+               title=title)
 
 
 @app.command()
-def analogies(model: Path = ModelArg,
+def analogies(model: str = source_argument(),
               words: list[str] = typer.Argument(
                   None, help="A B C (A - B + C); or triplets one per line on stdin."),
-              k: int = typer.Option(10, "-k", help="Number of answers.", min=1)):
+              k: int = typer.Option(10, "-k", help="How many answers.", min=1, max=100_000),
+              as_json: bool = json_option()):
     """Answer analogies A - B + C, as `fasttext analogies`.
 
     Example: vecsmith analogies cc.en.300.bin berlin germany france
     """
-    m = open_model(model)
+    m = open_source(model)
     flat = read_words(words)
     if len(flat) % 3:
-        raise fail(f"analogies take words in threes (A B C); got {len(flat)} words")
+        raise usage_error(f"analogies take words in threes (A B C); got {len(flat)} words")
     rows = []
     for i in range(0, len(flat), 3):
         a, b, c = flat[i : i + 3]
-        try:
-            rows.extend((f"{a} - {b} + {c}", w, s) for s, w in m.get_analogies(a, b, c, k))
-        except ValueError as exc:
-            raise fail(f"{a} - {b} + {c}: {exc}") from None
-    print_rows(["query", "answer", "cosine"], rows, title="analogies")
+        query = f"{a} - {b} + {c}"
+        why = next((f"{w}: {r}" for w in (a, b, c) if (r := _no_vector(m, w))), None)
+        if why is not None:
+            rows.append((query, None, None, why))
+            continue
+        rows.extend((query, w, float(s), None) for s, w in m.get_analogies(a, b, c, k))
+    _print_answers(rows, ["query", "answer", "cosine"], "analogies", as_json)
+
+
+PREDICT_CHUNK = 4096  # lines per predict call: one compiled call each, bounded memory
+
+
+def _per_text(result, n: int) -> list[tuple]:
+    """(labels, probs) per text from `FastTextModel.predict(list)`, whether it returns a pair
+    (labels per text, probs per text) or a list of (labels, probs) pairs."""
+    import numpy as np
+
+    second = result[1] if len(result) == 2 else None
+    if second is not None and len(second) == n and all(
+            isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in second):
+        return list(zip(result[0], second, strict=True))
+    return [tuple(r) for r in result]
 
 
 @app.command()
-def predict(model: Path = ModelArg,
+def predict(model: str = source_argument("A supervised fastText model (.bin/.ftz) or lid176."),
             text: Path = typer.Argument(Path("-"), help="File of lines, or - for stdin."),
-            k: int = typer.Option(1, "-k", help="Labels per line (-1: all).", min=-1),
-            threshold: float = typer.Option(0.0, "--threshold", "-t",
+            k: int = typer.Option(1, "-k", help="How many labels per line (-1: all).",
+                                  min=-1, max=1_000_000),
+            threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0, max=1.0,
                                             help="Drop labels below this probability."),
             probabilities: bool = typer.Option(True, "--prob/--no-prob",
-                                               help="Print probabilities after labels.")):
+                                               help="Print probabilities after labels."),
+            as_json: bool = json_option()):
     """Predict labels for each line, as `fasttext predict-prob` prints them.
 
     Each output line: `label prob label prob ...` (empty when nothing passes the threshold).
+    Lines are read in chunks of 4,096, so a long stdin streams.
 
     Examples:
-      echo "bonjour tout le monde" | vecsmith predict lid.176.ftz -k 2
+      echo "bonjour tout le monde" | vecsmith predict lid176 -k 2
       vecsmith predict model.bin test.txt --no-prob
     """
-    m = open_model(model)
+    if k == 0:
+        raise usage_error("-k must be >= 1 (or -1 for all labels), got 0")
+    from vecsmith.sources import SourceError, resolve
+
+    check_input(text, "text", stdin_ok=True)
+    try:
+        _path, fmt = resolve(model)
+    except SourceError as exc:
+        raise usage_error(str(exc)) from None
+    if fmt != "fasttext":
+        kind = "a vector store" if fmt == "store" else f"plain vectors ({fmt})"
+        raise fail(f"predict needs a supervised fastText model; {model} holds {kind}")
+    m = open_source(model)
     if m.args.model != 3:
         raise fail(f"predict needs a supervised model; {model} is {m.args.model_name}")
-    stream = sys.stdin if str(text) == "-" else open(text, encoding="utf-8",
-                                                    errors="surrogateescape")
     out = sys.stdout
-    with stream:
-        for line in stream:
-            labels, probs = m.predict(line.rstrip("\n"), k=k, threshold=threshold)
-            parts = []
-            for lab, p in zip(labels, probs):
-                parts.append(f"{lab} {float(p):.6g}" if probabilities else lab)
+    seen = 0
+    docs = []
+    chunk: list[str] = []
+
+    def flush():
+        for labels, probs in _per_text(m.predict(chunk, k=k, threshold=threshold), len(chunk)):
+            if as_json:
+                docs.append([{"label": lab, "probability": float(p)}
+                             for lab, p in zip(labels, probs, strict=True)])
+                continue
+            parts = [f"{lab} {float(p):.6g}" if probabilities else lab
+                     for lab, p in zip(labels, probs, strict=True)]
             out.write(" ".join(parts) + "\n")
+        chunk.clear()
+
+    for line in open_text(text, "text"):
+        chunk.append(line)
+        seen += 1
+        if len(chunk) == PREDICT_CHUNK:
+            flush()
+    if chunk:
+        flush()
+    if seen == 0:
+        raise fail(f"no lines to predict: {'stdin' if str(text) == '-' else text} is empty")
+    if as_json:
+        emit_json(docs)

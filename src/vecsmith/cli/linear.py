@@ -4,105 +4,95 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
-from vecsmith.cli._common import console, err_console, fail, print_rows
-
-linear_app = typer.Typer(
-    help=(
-        "Online linear models (linear SVM / logistic) over sparse VW-style features.\n\n"
-        "Data files hold one sample per line in Vowpal Wabbit's format: "
-        "'label [importance] [tag]|namespace feature[:value] ... |other ...'.\n\n"
-        "Example: vecsmith linear train train.vw --model m.lin --cross ab --passes 2"
-    ),
-    no_args_is_help=True,
+from vecsmith.cli._app import app, sub_app, usage_error
+from vecsmith.cli._common import (
+    check_input,
+    check_output,
+    emit_json,
+    err_console,
+    fail,
+    json_option,
+    parents_option,
+    print_rows,
+    quiet_option,
 )
+
+linear_app = sub_app(
+    "Online linear models (linear SVM / logistic) over sparse VW-style features.\n\n"
+    "Data files hold one sample per line in Vowpal Wabbit's format: "
+    "'label [importance] [tag]|namespace feature[:value] ... |other ...'.\n\n"
+    "Example: vecsmith linear train train.vw -o m.lin --cross ab --passes 2"
+)
+
+
 app.add_typer(linear_app, name="linear")
 
-_CHUNK = 8192
 
+def _chunks(data: str):
+    from vecsmith.linear.readers import vw_chunks
 
-def _open(data: str):
-    if data == "-":
-        return sys.stdin
-    path = Path(data)
-    if not path.is_file():
-        raise fail(f"data file not found: {data}")
-    return open(path, encoding="utf-8", errors="strict")
-
-
-def _chunks(data: str) -> Iterator[tuple[list[str], list, object]]:
-    """(feature texts, labels, importance weights) per chunk of lines."""
-    from vecsmith.linear import FeatureFormatError, read_vw
-
-    with _open(data) as fh:
-        buf: list[str] = []
-        lineno = 0
-        for line in fh:
-            lineno += 1
-            buf.append(line)
-            if len(buf) == _CHUNK:
-                try:
-                    yield read_vw(buf)
-                except FeatureFormatError as exc:
-                    raise fail(f"{data} near line {lineno}: {exc}") from exc
-                buf = []
-        if buf:
-            try:
-                yield read_vw(buf)
-            except FeatureFormatError as exc:
-                raise fail(f"{data} near line {lineno}: {exc}") from exc
-
-
-def _scan_labels(data: str) -> list[str]:
-    labels: set[str] = set()
-    for _texts, labs, _w in _chunks(data):
-        if any(lab is None for lab in labs):
-            raise fail("every training line needs a label before the '|'")
-        labels.update(labs)
-    return sorted(labels)
+    return vw_chunks(data)
 
 
 def _load(model: Path):
-    from vecsmith.linear import LinearModelFormatError, OnlineLinearClassifier
+    from vecsmith.linear import OnlineLinearClassifier
 
-    if not model.is_file():
-        raise fail(f"model not found: {model}")
-    try:
-        return OnlineLinearClassifier.load(model)
-    except LinearModelFormatError as exc:
-        raise fail(str(exc)) from exc
+    check_input(model, "model")
+    return OnlineLinearClassifier.load(model)
+
+
+def _model_and_data(first: str, second: str | None, model_opt: Path | None
+                    ) -> tuple[Path, str]:
+    """MODEL [DATA] positionally; the old `DATA --model M` form still works."""
+    if model_opt is not None:
+        if second is not None:
+            raise usage_error("give the model once: MODEL DATA, or DATA --model MODEL")
+        model, data = model_opt, first
+    else:
+        model, data = Path(first), (second if second is not None else "-")
+    check_input(data, "data", stdin_ok=True)
+    return model, data
+
+
+LOSSES = ("hinge", "logistic")
+SCHEDULES = ("adaptive", "constant", "invscaling")
 
 
 @linear_app.command()
 def train(
     data: str = typer.Argument(..., help="VW-format training file ('-' for stdin, one pass)."),
-    model: Path = typer.Option(..., "--model", "-f", help="Where to write the model."),
-    passes: int = typer.Option(1, help="Passes over the data (progressive loss is pass 1's)."),
-    bits: int = typer.Option(18, "--bits", "-b", help="Hash table of 2^bits weights (4 bytes "
-                             "each per class, twice that with the adaptive rate's state)."),
+    output: Path = typer.Option(None, "--output", "-o", "--model", "-f", show_default=False,
+                                help="Where to write the model (replaced atomically)."),
+    passes: int = typer.Option(1, min=1, max=10_000,
+                               help="Passes over the data (progressive loss is pass 1's)."),
+    bits: int = typer.Option(18, "--bits", "-b", min=1, max=30,
+                             help="Hash table of 2^bits weights (4 bytes each per class, twice "
+                                  "that with the adaptive rate's state)."),
     classes: str | None = typer.Option(None, help="Comma-separated labels; skips the label "
                                        "scan, so DATA may be '-' (stdin)."),
-    cross: list[str] = typer.Option([], "--cross", "-q", help="Cross two namespaces (by first "
+    cross: list[str] = typer.Option([], "--cross", help="Cross two namespaces (by first "
                                     "letter), like VW -q ab. Repeatable."),
     loss: str = typer.Option("hinge", help="hinge (linear SVM) or logistic."),
     lookup: bool = typer.Option(False, help="Exact growing feature table instead of hashing."),
     learning_rate: str = typer.Option("adaptive", help="adaptive | constant | invscaling."),
-    eta0: float = typer.Option(0.2, "--eta0", "-l", help="Base learning rate."),
-    power_t: float = typer.Option(0.5, help="Exponent for invscaling: eta0 / t^power_t."),
-    eta_floor: float = typer.Option(0.0, help="Lowest adaptive rate (> 0 to follow drift)."),
-    l2: float = typer.Option(0.0, "--l2", help="L2 strength (on features present)."),
-    average: int = typer.Option(0, help="Predict with averaged weights: 1 averages from the "
-                                "start, N > 1 after N samples, 0 is off."),
+    eta0: float = typer.Option(0.2, "--eta0", "-l", min=1e-12, help="Base learning rate."),
+    power_t: float = typer.Option(0.5, min=0.0, help="Exponent for invscaling: "
+                                  "eta0 / t^power_t."),
+    eta_floor: float = typer.Option(0.0, min=0.0, help="Lowest adaptive rate (> 0 to follow "
+                                    "drift)."),
+    l2: float = typer.Option(0.0, "--l2", min=0.0, help="L2 strength (on features present)."),
+    average: int = typer.Option(0, min=0, help="Predict with averaged weights: 1 averages "
+                                "from the start, N > 1 after N samples, 0 is off."),
     initial: Path | None = typer.Option(None, "--initial", "-i", help="Continue training "
                                         "this saved model (bit-identical to no stop)."),
     predict_only: Path | None = typer.Option(None, help="Also write a predict-only export."),
     seed: int = typer.Option(0, help="Seed for the hash and for shuffling later passes."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress table."),
+    parents: bool = parents_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Train on VW-format lines, printing progressive validation loss as it goes.
 
@@ -111,50 +101,62 @@ def train(
 
     Examples:
 
-      vecsmith linear train train.vw --model m.lin
+      vecsmith linear train train.vw -o m.lin
 
-      vecsmith linear train train.vw -f m.lin --cross ab --bits 22 --passes 3
+      vecsmith linear train train.vw -o m.lin --cross ab --bits 22 --passes 3
 
-      vecsmith linear train more.vw -f m2.lin --initial m.lin   # continue training
+      vecsmith linear train more.vw -o m2.lin --initial m.lin   # continue training
 
-      zcat big.vw.gz | vecsmith linear train - -f m.lin --classes=-1,1   # stream stdin
+      zcat big.vw.gz | vecsmith linear train - -o m.lin --classes=-1,1   # stream stdin
     """
     import numpy as np
 
     from vecsmith.linear import OnlineLinearClassifier
+    from vecsmith.linear.readers import vw_labels
 
-    if passes < 1:
-        raise fail("--passes must be >= 1")
+    if output is None:
+        raise usage_error("linear train: missing the output (-o/--output FILE)")
+    if loss not in LOSSES:
+        raise usage_error(f"--loss must be hinge or logistic, got {loss!r}")
+    if learning_rate not in SCHEDULES:
+        raise usage_error(f"--learning-rate must be one of {', '.join(SCHEDULES)}, got "
+                          f"{learning_rate!r}")
+    check_input(data, "data", stdin_ok=True)
     if data == "-" and passes > 1:
-        raise fail("several passes need a file, not stdin")
+        raise usage_error("several passes need a file, not stdin")
+    if initial is not None:
+        check_input(initial, "--initial")
+    check_output(output, inputs=[data, initial], parents=parents)
+    check_output(predict_only, inputs=[data, initial, output], parents=parents,
+                 what="--predict-only")
+    if cross:
+        from vecsmith.linear.features import parse_cross
+
+        try:
+            parse_cross(cross)
+        except ValueError as exc:
+            raise usage_error(f"--cross: {exc}") from None
     if initial is not None:
         clf = _load(initial)
         classes = None
     else:
+        clf = OnlineLinearClassifier(
+            loss=loss, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
+            eta_floor=eta_floor, alpha=l2, average=bool(average) if average <= 1 else average,
+            bits=bits, lookup=lookup, cross=tuple(cross), hash_seed=seed, random_state=seed)
         try:
-            clf = OnlineLinearClassifier(
-                loss=loss, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
-                eta_floor=eta_floor, alpha=l2, average=bool(average) if average <= 1 else average, bits=bits, lookup=lookup,
-                cross=tuple(cross), hash_seed=seed, random_state=seed)
             clf._check_params()
-            if cross:
-                from vecsmith.linear.features import parse_cross
-                parse_cross(cross)
         except ValueError as exc:
-            raise fail(str(exc)) from exc
+            raise usage_error(str(exc)) from None
         if classes is not None:
             classes = sorted({c.strip() for c in classes.split(",") if c.strip()})
         elif data == "-":
-            raise fail("training from stdin needs --classes (or --initial)")
+            raise usage_error("training from stdin needs --classes (or --initial)")
         else:
-            classes = _scan_labels(data)
+            classes = vw_labels(data)
         if len(classes) < 2:
-            raise fail(f"need at least two labels, found {classes}")
+            raise fail(f"need at least two labels, found {classes or 'none'} in {data}")
     show = not quiet
-    if show:
-        err_console.print(f"{'average':>10} {'since':>10} {'example':>10} {'label':>8} "
-                          f"{'predict':>8} {'tokens':>9}")
-        err_console.print(f"{'loss':>10} {'last':>10} {'counter':>10}")
     t0 = time.perf_counter()
     for p in range(passes):
         seen = 0
@@ -165,13 +167,14 @@ def train(
         nxt = 1
         for texts, labels, weights in _chunks(data):
             if any(lab is None for lab in labels):
-                raise fail("every training line needs a label before the '|'")
-            try:
-                res = clf.progressive_fit(texts, np.asarray(labels), classes=classes,
-                                          sample_weight=weights)
-            except ValueError as exc:
-                raise fail(str(exc)) from exc
+                raise fail(f"{data}: every training line needs a label before the '|'")
+            res = clf.progressive_fit(texts, np.asarray(labels), classes=classes,
+                                      sample_weight=weights)
             classes = None
+            if show and p == 0 and seen == 0:  # the table starts with the first examples
+                err_console.print(f"{'average':>10} {'since':>10} {'example':>10} "
+                                  f"{'label':>8} {'predict':>8} {'tokens':>9}")
+                err_console.print(f"{'loss':>10} {'last':>10} {'counter':>10}")
             if show and p == 0:
                 for i in range(len(texts)):
                     seen += 1
@@ -186,106 +189,132 @@ def train(
                         since_loss = 0.0
                         since_n = 0
                         nxt *= 2
-                tot_err += int(np.sum(res.predictions != res.labels))
             else:
                 seen += len(texts)
                 tot_loss += float(res.losses.sum())
-                tot_err += int(np.sum(res.predictions != res.labels))
+            tot_err += int(np.sum(res.predictions != res.labels))
+        if seen == 0:
+            raise fail(f"no examples in {'stdin' if data == '-' else data}: nothing to train "
+                       "on (no model written)")
         if show:
             what = "progressive" if p == 0 else "train (seen before)"
             err_console.print(
-                f"pass {p + 1}: {seen} examples, {what} loss {tot_loss / max(seen, 1):.6f}, "
-                f"error {tot_err / max(seen, 1):.4f}")
+                f"pass {p + 1}: {seen} examples, {what} loss {tot_loss / seen:.6f}, "
+                f"error {tot_err / seen:.4f}")
     dt = time.perf_counter() - t0
-    clf.save(model)
+    clf.save(output)
     if predict_only is not None:
         clf.save(predict_only, predict_only=True)
     if show:
-        err_console.print(f"wrote {model} ({clf.n_features_} weights x "
+        err_console.print(f"wrote {output} ({clf.n_features_} weights x "
                           f"{clf.weights_.shape[1]} heads, {len(clf.classes_)} classes) "
                           f"in {dt:.2f} s")
 
 
+def _predictions(clf, texts):
+    import numpy as np
+
+    scores = clf.decision_function(texts)
+    if scores.ndim == 1:
+        return clf.classes_[(scores > 0).astype(np.int64)], scores[:, None]
+    return clf.classes_[np.argmax(scores, axis=1)], scores
+
+
 @linear_app.command()
 def predict(
-    data: str = typer.Argument(..., help="VW-format file ('-' for stdin); labels are ignored."),
-    model: Path = typer.Option(..., "--model", "-i", help="A saved model."),
+    first: str = typer.Argument(..., metavar="MODEL", help="A saved model."),
+    second: str = typer.Argument(None, metavar="DATA", show_default=False,
+                                 help="VW-format file (default '-': stdin); labels are "
+                                      "ignored."),
+    model: Path = typer.Option(None, "--model", "-i", hidden=True),
     raw: bool = typer.Option(False, help="Print the decision score(s) next to the label."),
+    as_json: bool = json_option(),
 ) -> None:
     """Print one predicted label per input line (TSV; with --raw also the scores).
 
     Examples:
 
-      vecsmith linear predict test.vw --model m.lin > predictions.txt
+      vecsmith linear predict m.lin test.vw > predictions.txt
 
-      echo '| hello world' | vecsmith linear predict - -i m.lin --raw
+      echo '| hello world' | vecsmith linear predict m.lin --raw
     """
-    import numpy as np
-
+    model, data = _model_and_data(first, second, model)
     clf = _load(model)
     out = sys.stdout
+    n = 0
+    docs = []
     for texts, _labels, _w in _chunks(data):
-        scores = clf.decision_function(texts)
-        if scores.ndim == 1:
-            pred = clf.classes_[(scores > 0).astype(np.int64)]
-            rows = [(p, s) for p, s in zip(pred.tolist(), scores.tolist())]
-        else:
-            pred = clf.classes_[np.argmax(scores, axis=1)]
-            rows = [(p, *s) for p, s in zip(pred.tolist(), scores.tolist())]
-        for row in rows:
-            out.write(("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
-                       if raw else str(row[0])) + "\n")
+        pred, scores = _predictions(clf, texts)
+        n += len(texts)
+        for p, row in zip(pred.tolist(), scores.tolist(), strict=True):
+            if as_json:
+                docs.append({"label": p, "scores": row} if raw else {"label": p})
+            elif raw:
+                out.write("\t".join([str(p), *(f"{v:.6g}" for v in row)]) + "\n")
+            else:
+                out.write(f"{p}\n")
+    if n == 0:
+        raise fail(f"no lines to predict in {'stdin' if data == '-' else data}")
+    if as_json:
+        emit_json(docs)
 
 
 @linear_app.command()
 def test(
-    data: str = typer.Argument(..., help="Labelled VW-format file ('-' for stdin)."),
-    model: Path = typer.Option(..., "--model", "-i", help="A saved model."),
+    first: str = typer.Argument(..., metavar="MODEL", help="A saved model."),
+    second: str = typer.Argument(None, metavar="DATA", show_default=False,
+                                 help="Labelled VW-format file (default '-': stdin)."),
+    model: Path = typer.Option(None, "--model", "-i", hidden=True),
+    as_json: bool = json_option(),
 ) -> None:
     """Accuracy and mean loss of a saved model on labelled lines (no training).
 
     Example:
 
-      vecsmith linear test test.vw --model m.lin
+      vecsmith linear test m.lin test.vw
     """
     import numpy as np
 
+    model, data = _model_and_data(first, second, model)
     clf = _load(model)
     n = 0
     correct = 0
     loss_sum = 0.0
     per: dict = {}
     t0 = time.perf_counter()
+    known = set(clf.classes_.astype(str).tolist())
     for texts, labels, weights in _chunks(data):
         if any(lab is None for lab in labels):
-            raise fail("every test line needs a label")
+            raise fail(f"{data}: every test line needs a label")
         y = np.asarray(labels)
-        unknown = set(y.tolist()) - set(clf.classes_.astype(str).tolist())
+        unknown = set(y.tolist()) - known
         if unknown:
-            raise fail(f"labels {sorted(unknown)[:5]} are not among the model's classes")
+            raise fail(f"{data}: labels {sorted(unknown)[:5]} are not among the model's "
+                       "classes")
         y = y.astype(clf.classes_.dtype)
-        scores = clf.decision_function(texts)
-        if scores.ndim == 1:
-            pred = clf.classes_[(scores > 0).astype(np.int64)]
+        pred, scores = _predictions(clf, texts)
+        if scores.shape[1] == 1:
             sign = np.where(y == clf.classes_[1], 1.0, -1.0)
-            losses = _loss(clf.loss, sign * scores)
+            losses = _loss(clf.loss, sign * scores[:, 0])
         else:
-            pred = clf.classes_[np.argmax(scores, axis=1)]
             sign = np.where(y[:, None] == clf.classes_[None, :], 1.0, -1.0)
             losses = _loss(clf.loss, sign * scores).sum(axis=1)
         n += len(y)
         correct += int(np.sum(pred == y))
         loss_sum += float(np.sum(losses * weights))
-        for lab, ok in zip(y.tolist(), (pred == y).tolist()):
+        for lab, ok in zip(y.tolist(), (pred == y).tolist(), strict=True):
             c = per.setdefault(lab, [0, 0])
             c[0] += 1
             c[1] += ok
     dt = time.perf_counter() - t0
     if n == 0:
-        raise fail("no examples in the data")
+        raise fail(f"no examples in {'stdin' if data == '-' else data}")
     rows = [("examples", n), ("accuracy", correct / n), ("mean loss", loss_sum / n),
             ("examples/s", n / dt if dt > 0 else float("nan"))]
     rows += [(f"accuracy[{lab}]", c[1] / c[0]) for lab, c in sorted(per.items())]
+    if as_json:
+        emit_json(dict(rows))
+        return
     print_rows(["metric", "value"], rows, title=f"{model} on {data}")
 
 
@@ -300,15 +329,17 @@ def _loss(name: str, margin):
 @linear_app.command()
 def inspect(
     model: Path = typer.Argument(..., help="A saved model."),
-    top: int = typer.Option(20, help="How many features per class."),
+    top: int = typer.Option(20, "--top", "-k", min=1, max=1_000_000,
+                            help="How many features per class."),
     label: str | None = typer.Option(None, help="Only this class (default: every class)."),
+    as_json: bool = json_option(),
 ) -> None:
     """Show a model's settings and its top weighted features by name.
 
     Binary models list the features pushing towards the second (positive) class with positive
-    weights. Example:
+    weights. Piped, the features print as class, feature, weight TSV. Example:
 
-      vecsmith linear inspect m.lin --top 10
+      vecsmith linear inspect m.lin -k 10
     """
     clf = _load(model)
     p = clf.get_params()
@@ -317,51 +348,17 @@ def inspect(
             ("features", "lookup" if p["lookup"] else f"hashed, {p['bits']} bits"),
             ("cross", " ".join(p["cross"]) or "-"), ("weights", clf.n_features_),
             ("samples seen", int(clf.t_[0])), ("predict only", clf.predict_only_)]
-    print_rows(["setting", "value"], info, title=str(model))
-    classes = clf.classes_.tolist()
+    classes = [str(c) for c in clf.classes_.tolist()]
+    if label is not None and label not in classes:
+        raise usage_error(f"--label {label!r} is not a class of {model} ({', '.join(classes)})")
     targets = [label] if label is not None else classes
+    rows = []
     for lab in targets:
         key = clf.classes_.dtype.type(lab) if clf.classes_.dtype.kind != "O" else lab
-        try:
-            feats = clf.top_features(top, label=key)
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
-        print_rows(["feature", "weight"], feats, title=f"top features for {lab}")
-
-
-def demo(console=console) -> None:
-    """Word → language (English vs German) from character 1–4-grams, trained online."""
-    import numpy as np
-    import wordfreq
-
-    from vecsmith.linear import OnlineLinearClassifier
-
-    rng = np.random.default_rng(0)
-    en = wordfreq.top_n_list("en", 30000)
-    de = wordfreq.top_n_list("de", 30000)
-    both = set(en) & set(de)
-    en = [w for w in en if w not in both][:15000]
-    de = [w for w in de if w not in both][:15000]
-    words = np.array(en + de, dtype=object)
-    labels = np.array(["en"] * len(en) + ["de"] * len(de))
-    order = rng.permutation(len(words))
-    words, labels = words[order].tolist(), labels[order]
-    split = 24000
-    clf = OnlineLinearClassifier(ngram_range=(1, 4))
-    t0 = time.perf_counter()
-    prog = clf.progressive_fit(words[:split], labels[:split], classes=["de", "en"])
-    dt = time.perf_counter() - t0
-    acc = clf.score(words[split:], labels[split:])
-    console.print("[bold]vecsmith.linear[/]: word → language (en vs de), character 1–4-grams, "
-                  "hinge loss, one pass")
-    console.print(f"  trained on {split} words in {dt:.2f} s (featurising included, first call "
-                  "compiles)")
-    console.print(f"  progressive accuracy {prog.accuracy:.3f}, held-out accuracy {acc:.3f}")
-    probe = ["schmetterling", "butterfly", "gemütlichkeit", "throughput", "zeitgeist",
-             "weather", "straße", "knowledge"]
-    guess = clf.predict(probe)
-    console.print("  " + ", ".join(f"{w} → {g}" for w, g in zip(probe, guess)))
-    feats = clf.top_features(8, label="en")
-    console.print("  most English n-grams: " + ", ".join(repr(f) for f, _ in feats))
-    feats = clf.top_features(8, label="de")
-    console.print("  most German n-grams:  " + ", ".join(repr(f) for f, _ in feats))
+        rows += [(lab, f, w) for f, w in clf.top_features(top, label=key)]
+    if as_json:
+        emit_json({"settings": dict(info), "features": [
+            {"class": c, "feature": f, "weight": float(w)} for c, f, w in rows]})
+        return
+    print_rows(["setting", "value"], info, title=str(model))
+    print_rows(["class", "feature", "weight"], rows, title="top features per class")

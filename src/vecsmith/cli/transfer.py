@@ -8,66 +8,51 @@ from pathlib import Path
 
 import typer
 
-from vecsmith.cli import app
-from vecsmith.cli._common import console, fail, print_rows
+from vecsmith.cli._app import app, usage_error
+from vecsmith.cli._common import (
+    DEFAULT_THREADS,
+    check_device,
+    check_input,
+    check_output,
+    device_option,
+    info,
+    parents_option,
+    quiet_option,
+    threads_option,
+)
+from vecsmith.cli.fasttext import SOURCE_HELP
+from vecsmith.cli.store import output_path
 
 
-def _read_source(source: str, max_words: int | None, words: Path | None):
-    """(words, float32 vectors, format) from a store, a plain vector file or 'glove-6b-50d'."""
-    import numpy as np
-
-    from vecsmith.wordvectors import (
-        PACKAGED_GLOVE,
-        WordVectorsError,
-        detect_format,
-        read_word_vectors,
-    )
-
-    if source == PACKAGED_GLOVE and not Path(source).exists():
-        fmt = "glove-6b-50d"
-    elif not Path(source).is_file():
-        raise fail(f"{source}: no such file (or pass glove-6b-50d for the packaged GloVe)")
-    else:
-        fmt = detect_format(source)
-    if fmt == "store":
-        from vecsmith.store import StoreFormatError
-        from vecsmith.store import open as open_store
-
-        try:
-            v = open_store(source)
-        except StoreFormatError as exc:
-            raise fail(str(exc)) from None
-        n = len(v) if max_words is None else min(max_words, len(v))
-        return v.words[:n], np.asarray(v.vectors[:n], dtype=np.float32), "store"
-    if fmt == "fasttext":
-        raise fail(f"{source} is a fastText model: it has n-grams already; "
-                   "use 'vecsmith convert' to make a store from it")
-    try:
-        names, matrix = read_word_vectors(source, max_words, words=words)
-    except WordVectorsError as exc:
-        raise fail(str(exc)) from None
-    return names, matrix, fmt
+def default_bucket(n_words: int) -> int:
+    """Hash buckets sized to the vocabulary: 5 rows per word, at least 100,000 and at most
+    1,000,000 (a 20,000-word input no longer writes a million-row table)."""
+    return int(min(1_000_000, max(100_000, -(-5 * n_words // 10_000) * 10_000)))
 
 
 @app.command()
 def transfer(
-    vectors: str = typer.Argument(..., help="A store without n-grams, .vec/GloVe text, word2vec "
-                                            "binary, .npy (+ --words), or glove-6b-50d."),
-    out: Path = typer.Argument(..., help="The store to write (replaced atomically)."),
-    minn: int = typer.Option(3, min=1, help="Shortest character n-gram."),
-    maxn: int = typer.Option(6, min=1, help="Longest character n-gram."),
-    bucket: int = typer.Option(1_000_000, min=1, help="Hash buckets (n-gram table rows)."),
-    epochs: int = typer.Option(30, min=1, help="Most training passes (early stopping ends "
-                                               "sooner)."),
+    vectors: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
+    out_arg: Path = typer.Argument(None, metavar="OUT", show_default=False,
+                                   help="The store to write (same as -o)."),
+    out: Path = typer.Option(None, "--output", "-o", show_default=False,
+                             help="The store to write (replaced atomically)."),
+    minn: int = typer.Option(3, min=1, max=32, help="Shortest character n-gram."),
+    maxn: int = typer.Option(6, min=1, max=32, help="Longest character n-gram."),
+    bucket: int = typer.Option(None, min=1, max=2**31 - 1, show_default=False,
+                               help="Hash buckets (n-gram table rows). Default: 5 per word, "
+                                    "between 100,000 and 1,000,000."),
+    epochs: int = typer.Option(30, min=1, max=10_000, help="Most training passes (early "
+                                                           "stopping ends sooner)."),
     dtype: str = typer.Option("float16", help="Store dtype: float16 (half the size) or "
                                               "float32."),
-    max_words: int = typer.Option(None, "--max-words", min=1,
+    max_words: int = typer.Option(None, "--max-words", "-n", min=1,
                                   help="Use only the N first (most frequent) words."),
     words: Path = typer.Option(None, "--words", exists=True, dir_okay=False,
                                help="Word list for a .npy matrix (one word per line)."),
     init: str = typer.Option("lstsq", help="Start: lstsq (the least-squares table, then the "
                                            "loss refines it), random or mean."),
-    lstsq_iter: int = typer.Option(60, "--lstsq-iter", min=1,
+    lstsq_iter: int = typer.Option(60, "--lstsq-iter", min=1, max=100_000,
                                    help="CGLS iterations of the least-squares fit (the start "
                                         "is its best held-out iterate, the blend its last)."),
     lstsq_blend: float = typer.Option(0.25, "--lstsq-blend", min=0.0, max=1.0,
@@ -86,14 +71,16 @@ def transfer(
                                                    "uniform."),
     ngram_dropout: float = typer.Option(0.2, "--ngram-dropout", min=0.0, max=0.95,
                                         help="Fraction of n-grams dropped per training step."),
-    lr: float = typer.Option(0.05, min=0.0, help="SMORMS3 step cap (Adam: learning rate)."),
+    lr: float = typer.Option(0.05, min=1e-12,
+                             help="SMORMS3 step cap (Adam: learning rate)."),
     optimizer: str = typer.Option("smorms3", help="smorms3 or adam."),
     holdout: float = typer.Option(0.02, min=0.0, max=0.5,
                                   help="Fraction of words kept out for early stopping."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda..."),
-    threads: int = typer.Option(None, min=1, help="torch CPU threads while training."),
+    device: str = device_option(),
+    threads: int = threads_option(),
     seed: int = typer.Option(0, help="Seed for the initial table, split, order and dropout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    parents: bool = parents_option(),
+    quiet: bool = quiet_option(),
 ):
     """Learn n-gram vectors for word vectors that have none, so unseen words get vectors.
 
@@ -106,78 +93,62 @@ def transfer(
     fastText model would. Open it with vecsmith.store.open or any vecsmith verb.
 
     Examples:
-      vecsmith transfer glove-6b-50d glove.store
+      vecsmith transfer glove-6b-50d -o glove.store
       vecsmith transfer glove.6B.300d.txt glove300.store --bucket 2000000 --dtype float32
       vecsmith transfer vectors.npy my.store --words vocab.txt --max-words 100000
       vecsmith transfer glove-6b-50d glove.store --contrast 0.1   # + InfoNCE term
       vecsmith nn glove.store unbelieveable
     """
     from vecsmith import transfer as tr
+    from vecsmith._deps import resolve_device
+    from vecsmith.sources import SourceError, read_matrix, resolve
 
     if dtype not in ("float16", "float32"):
-        raise fail(f"--dtype must be float16 or float32, got {dtype}")
+        raise usage_error(f"--dtype must be float16 or float32, got {dtype}")
     if minn > maxn:
-        raise fail(f"--minn ({minn}) must not exceed --maxn ({maxn})")
-    start = time.perf_counter()
-    names, matrix, fmt = _read_source(vectors, max_words, words)
+        raise usage_error(f"--minn ({minn}) must not exceed --maxn ({maxn})")
+    inits = getattr(tr, "INITS", ("lstsq", "random", "mean"))
+    losses = getattr(tr, "LOSSES", ("cosine", "cosine+norm", "mse"))
+    for name, value, allowed in (("--init", init, inits), ("--loss", loss, losses),
+                                 ("--weighting", weighting, ("log-rank", "uniform")),
+                                 ("--optimizer", optimizer, ("smorms3", "adam"))):
+        if value not in allowed:
+            raise usage_error(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    check_device(device)
+    out = output_path(out_arg, out, "transfer")
     try:
-        table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
-                       init=init, lstsq_iter=lstsq_iter, lstsq_blend=lstsq_blend,
-                       contrast=contrast, temperature=temperature, loss=loss,
-                       weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
-                       optimizer=optimizer, holdout=holdout, device=device, threads=threads,
-                       seed=seed, quiet=quiet)
-        table.to_store(names, matrix, out, dtype=dtype, source=vectors, source_format=fmt,
-                       quiet=quiet)
-    except tr.TransferError as exc:
-        raise fail(str(exc)) from None
+        path, fmt = resolve(vectors)
+    except SourceError as exc:
+        raise usage_error(str(exc)) from None
+    if words is not None:
+        check_input(words, "--words")
+    check_output(out, inputs=[path, words], parents=parents)
+    if fmt == "fasttext":
+        raise usage_error(f"{vectors} is a fastText model: it has n-grams already; use "
+                          "'vecsmith convert' to make a store from it")
+    start = time.perf_counter()
+    info(f"reading {vectors} ({fmt})", quiet)
+    names, matrix, fmt = read_matrix(vectors, max_words, words)
+    bucket = default_bucket(len(names)) if bucket is None else bucket
+    threads = DEFAULT_THREADS if threads is None else threads
+    info(f"{len(names):,} words x {matrix.shape[1]}: fitting {bucket:,} n-gram rows "
+         f"({minn}-{maxn} chars) on {resolve_device(device)}, {threads} thread(s); at most "
+         f"{epochs} epochs, "
+         "early stopping usually ends sooner", quiet)
+    table = tr.fit(names, matrix, minn=minn, maxn=maxn, bucket=bucket, epochs=epochs,
+                   init=init, lstsq_iter=lstsq_iter, lstsq_blend=lstsq_blend,
+                   contrast=contrast, temperature=temperature, loss=loss,
+                   weighting=weighting, ngram_dropout=ngram_dropout, lr=lr,
+                   optimizer=optimizer, holdout=holdout, device=device, threads=threads,
+                   seed=seed, quiet=quiet)
+    table.to_store(names, matrix, out, dtype=dtype, source=vectors, source_format=fmt,
+                   quiet=quiet)
     start_note = (f"least-squares start ({len(table.lstsq_history)} CGLS iterations), "
                   if init == "lstsq" and holdout > 0 else "")
     stopped = (f"{start_note}best epoch {table.best_epoch} of {len(table.history)}, held-out "
                f"mean cosine {table.heldout_cosine:.3f}" if holdout > 0
                else f"{len(table.history)} epochs")
-    console.print(f"wrote {out}: {len(names):,} words x {matrix.shape[1]} + {bucket:,} n-gram "
-                  f"rows ({dtype}, {os.path.getsize(out) / 1e6:,.1f} MB); {stopped}; trained "
-                  f"on {table.device} in {table.seconds:.1f} s, total "
-                  f"{time.perf_counter() - start:.1f} s")
-
-
-def demo(console=console) -> None:
-    """GloVe has no vector for a misspelt or made-up word; after a small transfer it does."""
-    import numpy as np
-
-    from vecsmith import store
-    from vecsmith import transfer as tr
-    from vecsmith.wordvectors import load_packaged_glove
-
-    all_words, _ = load_packaged_glove()
-    known = set(all_words)
-    words, vecs = load_packaged_glove(20_000)
-    queries = [w for w in ("unbelieveably", "acommodation", "governmentt", "biotechnologist",
-                           "microplastics", "doomscrolling", "footballers'", "photobombed")
-               if w not in known][:6]
-    console.print(f"GloVe 6B 50d knows {len(known):,} words, but not "
-                  f"{', '.join(queries)}: no vector, no neighbours.")
-    t = time.perf_counter()
-    table = tr.fit(words, vecs, bucket=100_000, epochs=6, threads=1, quiet=True)
-    console.print(f"transfer on the 20,000 most frequent words: {time.perf_counter() - t:.1f} s, "
-                  f"held-out words' mean cosine to their true vectors "
-                  f"{table.heldout_cosine:.2f}")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "glove20k.store"
-        table.to_store(words, vecs, path, quiet=True)
-        v = store.open(path)
-        rows = []
-        for w in queries:
-            nn = v.most_similar(w, k=5)
-            rows.append((w, str(w in v), ", ".join(f"{n} ({s:.2f})" for n, s in nn)))
-        print_rows(["word (not in GloVe)", "in vocabulary", "neighbours after transfer"], rows,
-                   title="out-of-vocabulary words after transfer", tsv=False)
-        for typo, right in (("governmentt", "government"), ("acommodation", "accommodation")):
-            if typo in known or right not in v:
-                continue
-            a, b = v[typo], v[right]
-            cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-            console.print(f"cosine('{typo}' after transfer, GloVe '{right}') = {cos:.2f}")
+    info(f"wrote {out}: {len(names):,} words x {matrix.shape[1]} + {bucket:,} n-gram "
+         f"rows ({dtype}, {os.path.getsize(out) / 1e6:,.1f} MB); {stopped}; trained "
+         f"on {table.device} in {table.seconds:.1f} s, total "
+         f"{time.perf_counter() - start:.1f} s", quiet)

@@ -18,11 +18,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-# One import line: the shared subword primitives (FNV-1a with sign-extended bytes, the word
-# table probe, pruned bucket rows, product-quantized rows).
-from vecsmith.fasttext._kernels import find_id, fnv_step, is_eos
+from vecsmith._deps import require
+
+require("numba", "compiled predict")  # a clear message when the extra is missing
+
+from numba import njit  # noqa: E402
+
+# The shared subword primitives: FNV-1a with sign-extended bytes, the word table probe.
+from vecsmith.subword_kernels import find_id, fnv_step, is_eos  # noqa: E402
 
 SOFTMAX_HS = 1  # fastText's loss_name enum: hs = 1, ns = 2, softmax = 3, ova = 4
 SOFTMAX = 3

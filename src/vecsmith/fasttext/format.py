@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecsmith._mapping import advise_random
+from vecsmith._mapping import FileStamp, advise_random, regular_file
 from vecsmith.fasttext import _kernels
 
 MAGIC = 793712314
@@ -23,6 +23,10 @@ LEGACY = 0  # files written before May 2017: no magic, version, prune index or q
 LOSS_NAMES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
 MODEL_NAMES = {1: "cbow", 2: "skipgram", 3: "supervised"}
 KSUB = 256  # product-quantizer centroids per sub-quantizer; fixed in fastText, not stored
+# Longest character n-gram a model may declare (args.maxn). fastText's default is 6 and
+# published models use at most 6; a word of L characters has about L * (maxn - minn + 1)
+# n-grams, so an absurd maxn (65536) makes one long query allocate gigabytes. Refused at load.
+MAX_NGRAM_LENGTH = 64
 
 
 class FastTextFormatError(ValueError):
@@ -138,6 +142,17 @@ class ModelFile:
     output: DenseMatrix | QuantMatrix
     file_size: int
     buf: np.memmap | None = None  # the whole file's read-only map (for paging advice)
+    stamp: FileStamp | None = None  # the file as it was mapped (device, inode, size, mtime)
+
+    def check(self) -> None:
+        """Raise FastTextFormatError when the mapped file was truncated or replaced since it
+        was opened (reading a truncated map would die with SIGBUS). A change between this
+        check and the read cannot be caught."""
+        if self.stamp is not None:
+            change = self.stamp.changed(self.path)
+            if change:
+                raise FastTextFormatError(self.path, 0, f"the model file changed while open "
+                                                        f"({change}); load it again")
 
 
 class _Reader:
@@ -192,7 +207,8 @@ class _Reader:
 def read_model_file(path: str | os.PathLike) -> ModelFile:
     """Parse a fastText `.bin`/`.ftz` file; matrices stay memory-mapped."""
     path = str(Path(path))
-    file_size = os.path.getsize(path)
+    st = regular_file(path, lambda msg: FastTextFormatError(path, 0, msg))
+    file_size = st.st_size
     if file_size == 0:
         raise FastTextFormatError(path, 0, "file is empty")
     buf = np.memmap(path, dtype=np.uint8, mode="r")
@@ -200,7 +216,7 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     r = _Reader(path, buf)
     version = read_header(r)
     try:
-        return _read_body(r, version, file_size)
+        return _read_body(r, version, file_size, FileStamp.of(st))
     except FastTextFormatError as exc:
         if version != LEGACY:
             raise
@@ -210,7 +226,7 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
         ) from None
 
 
-def _read_body(r: _Reader, version: int, file_size: int) -> ModelFile:
+def _read_body(r: _Reader, version: int, file_size: int, stamp: FileStamp) -> ModelFile:
     path = r.path
     args = read_args(r, version)
     dictionary = read_dictionary(r, args, legacy=version == LEGACY)
@@ -226,7 +242,7 @@ def _read_body(r: _Reader, version: int, file_size: int) -> ModelFile:
     if r.pos != r.size:
         raise r.error(f"{r.size - r.pos} unexpected bytes after the output matrix")
     model = ModelFile(path, version, args, dictionary, quant_input, inp, qout, out, file_size,
-                      r.buf)
+                      r.buf, stamp)
     validate_shapes(model)
     return model
 
@@ -263,8 +279,9 @@ def read_args(r: _Reader, version: int) -> Args:
         raise r.error(
             f"args.model is {args.model}, expected one of {sorted(MODEL_NAMES)}", start + 28
         )
-    if args.minn < 0 or args.maxn < 0 or args.maxn > 1 << 16:
-        raise r.error(f"args.minn/maxn are {args.minn}/{args.maxn}, expected 0..65536", start + 36)
+    if not (0 <= args.minn <= MAX_NGRAM_LENGTH and 0 <= args.maxn <= MAX_NGRAM_LENGTH):
+        raise r.error(f"args.minn/maxn are {args.minn}/{args.maxn}, expected 0.."
+                      f"{MAX_NGRAM_LENGTH} (MAX_NGRAM_LENGTH)", start + 36)
     if version in (LEGACY, 11) and args.model == 3:
         # fastText: version 11 supervised models were trained without character n-grams.
         args = Args(**{**{f.name: getattr(args, f.name) for f in fields(args)}, "maxn": 0})

@@ -27,7 +27,6 @@ from vecsmith._batch import (
     parallel_chunks,
 )
 from vecsmith._mapping import populate
-from vecsmith.fasttext import _kernels
 from vecsmith.fasttext.format import (
     LEGACY,
     Args,
@@ -37,8 +36,27 @@ from vecsmith.fasttext.format import (
     read_model_file,
 )
 from vecsmith.fasttext.predict import CompiledPredictor
+from vecsmith.neighbours import analogy_query, rank
+from vecsmith.subwords import (
+    SMALL_BATCH,
+    QuantRows,
+    SubwordScheme,
+    WordTable,
+    check_lengths,
+    compiled,
+    compiled_available,
+    fnv1a,
+    is_compiled,
+    mean_of_rows,
+    means_of_rows,
+    unit_rows,
+    use_compiled,
+)
 
 EOS = "</s>"
+# Vocabularies up to this size get their vectors (e.g. for neighbour search) from the numpy
+# path while the compiled kernels are not loaded: faster than importing numba for them.
+SMALL_VOCABULARY = 5000
 _NO_IDS = np.zeros(0, dtype=np.int32)  # tells the kernel to look words up itself
 # `Dictionary::readWord` splits on these; `std::istream >> word` (unsupervised) on isspace.
 _SUPERVISED_SEPARATORS = re.compile(b"[ \n\r\t\v\f\0]+")
@@ -60,14 +78,65 @@ class FastTextModel:
         d = model.dictionary
         self._dict = d
         self._nwords = d.nwords
-        hashes = _kernels.hash_entries(d.blob, d.offsets)
-        self._table = _kernels.build_table(d.blob, d.offsets, hashes)
-        self._input = _matrix_kernel_args(model.input)
+        a = model.args
+        self.subword_scheme = SubwordScheme(
+            minn=a.minn, maxn=a.maxn, bucket=a.bucket, first_row=d.nwords,
+            pruneidx_size=d.pruneidx_size, prune_keys=d.prune_keys,
+            prune_values=d.prune_values, eos_ngrams=model.version == LEGACY)
         self._nn_matrix: np.ndarray | None = None
-        self._eos_ngrams = model.version == LEGACY
+
+    # -- public views of the file (what other packages use instead of private fields) ----
+    @property
+    def model_file(self) -> ModelFile:
+        """The parsed file: header, dictionary, memory-mapped matrices."""
+        return self._file
+
+    @property
+    def dictionary(self):
+        """The dictionary block (`vecsmith.fasttext.format.Dictionary`): entry bytes,
+        counts, types, prune map."""
+        return self._dict
+
+    @cached_property
+    def word_table(self) -> WordTable:
+        """fastText's word hash table over the dictionary, built on first use (numpy for
+        small dictionaries, compiled for large ones)."""
+        d = self._dict
+        return WordTable.build(d.blob, d.offsets)
+
+    @cached_property
+    def _input(self) -> tuple:
+        return _matrix_kernel_args(self._file.input)
+
+    @cached_property
+    def _input_rows(self):
+        """Input rows for the numpy path: the dense matrix, or a `QuantRows` over codes."""
+        return _row_source(self._file.input)
+
+    def input_rows(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows `ids` of the input matrix as float32 (n, dim), reconstructed when quantized."""
+        ids = np.asarray(ids, dtype=np.int64)
+        n = self._file.input.shape[0]
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise IndexError(f"input row out of range 0..{n - 1}")
+        out = np.zeros((len(ids), self.args.dim), dtype=np.float32)
+        if len(ids):
+            out += self._input_rows[ids]  # onto zeros, as fastText adds a row (-0.0 -> 0.0)
+        return out
+
+    def describe(self) -> dict:
+        """What this model is, as plain values (the `VectorSource` protocol)."""
+        return {"kind": "fasttext", "path": self.path, "format": f"fasttext-v{self.version}",
+                "model": self.args.model_name, "dim": self.args.dim, "words": self.nwords,
+                "labels": self.nlabels, "quantized": self.is_quantized(),
+                "subwords": self.subword_scheme.describe()}
 
     # -- metadata ----------------------------------------------------------------------------
     def get_dimension(self) -> int:
+        return self.args.dim
+
+    @property
+    def dim(self) -> int:
         return self.args.dim
 
     def is_quantized(self) -> bool:
@@ -146,11 +215,10 @@ class FastTextModel:
     def get_word_ids(self, words: Sequence[str | bytes]) -> np.ndarray:
         """Dictionary ids of many words at once (-1 when absent); labels resolve too."""
         blob, offsets = pack_words(words)
-        d = self._dict
-        return _kernels.lookup_ids(d.blob, d.offsets, self._table, blob, offsets)
+        return self.word_table.find_many(blob, offsets)
 
     def get_word_id(self, word: str | bytes) -> int:
-        return int(self.get_word_ids([word])[0])
+        return self.word_table.find(encode(word))
 
     def get_label_id(self, label: str | bytes) -> int:
         i = self.get_word_id(label)
@@ -161,26 +229,6 @@ class FastTextModel:
         return 0 <= i < self._nwords
 
     # -- subwords ----------------------------------------------------------------------------
-    def _ngram_spans(self, raw: bytes) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
-        q = np.frombuffer(raw, dtype=np.uint8)
-        n = len(raw) + 2
-        cap = _kernels.ngram_capacity(len(raw), self.args.maxn)
-        scratch = np.empty(n, np.uint8)
-        s0, s1 = np.empty(cap, np.int64), np.empty(cap, np.int64)
-        hs = np.empty(cap, np.uint32)
-        if raw == EOS.encode() and not self._eos_ngrams:
-            count = 0
-        else:
-            count = _kernels.char_ngrams(q, 0, len(raw), self.args.minn, self.args.maxn, scratch,
-                                         s0, s1, hs)
-        return b"<" + raw + b">", s0[:count], s1[:count], hs[:count]
-
-    def _bucket_rows(self, hashes: np.ndarray) -> np.ndarray:
-        d = self._dict
-        return np.array(
-            [_kernels.bucket_row(h, self.args.bucket, d.nwords, d.pruneidx_size, d.prune_keys,
-                                 d.prune_values) for h in hashes], dtype=np.int64)
-
     def get_subwords(self, word: str | bytes, on_unicode_error: str = DEFAULT_ERRORS
                      ) -> tuple[list[str], np.ndarray]:
         """The word (if in the dictionary) and its character n-grams, with their input rows.
@@ -196,11 +244,13 @@ class FastTextModel:
         if wid >= 0:
             strings.append(self._dict.entry_bytes(wid).decode("utf-8", on_unicode_error))
             ids.append(wid)
-        bracketed, s0, s1, hs = self._ngram_spans(raw)
-        for a, b, row in zip(s0, s1, self._bucket_rows(hs)):
+        bracketed = b"<" + raw + b">"
+        scheme = self.subword_scheme
+        for a, b, h in scheme.ngrams(raw):
+            row = scheme.bucket_row(h)
             if row >= 0:
                 strings.append(bracketed[a:b].decode("utf-8", on_unicode_error))
-                ids.append(int(row))
+                ids.append(row)
         return strings, np.array(ids, dtype=np.int32)
 
     def get_subword_id(self, subword: str | bytes) -> int:
@@ -208,8 +258,7 @@ class FastTextModel:
         raw = encode(subword)
         if self.args.bucket <= 0:
             raise ValueError("this model has no n-gram buckets (bucket = 0)")
-        h = _kernels.fnv_hash(np.frombuffer(raw, np.uint8), 0, len(raw))
-        return self._nwords + int(h % np.uint32(self.args.bucket))
+        return self._nwords + fnv1a(raw) % self.args.bucket
 
     def get_ngram_vectors(self, words: Sequence[str | bytes], distinct: bool = False
                           ) -> list[tuple[str, np.ndarray]]:
@@ -237,6 +286,13 @@ class FastTextModel:
 
         `out`: an array of that shape to write into and return (a server answering batch
         after batch can reuse one instead of having a new one allocated and zero-filled)."""
+        if not isinstance(words, (list, tuple)):
+            words = list(words)
+        if not use_compiled(len(words)):
+            self._file.check()  # the numpy path reads the map too
+            raws = [encode(w) for w in words]
+            out = output_array(out, len(raws), self.args.dim)
+            return means_of_rows(self._input_rows, [self._word_rows(r) for r in raws], out)
         blob, offsets = pack_words(words)
         return self._vectors_for(blob, offsets, _NO_IDS, out=out)
 
@@ -244,29 +300,47 @@ class FastTextModel:
     def _dictionary_args(self) -> tuple:
         """Every kernel argument after the query and ids (eos flag excluded), bound once:
         a single-word lookup then costs one compiled call."""
-        a, d = self.args, self._dict
-        return (d.blob, d.offsets, self._table, a.minn, a.maxn, a.bucket, d.nwords,
-                d.pruneidx_size, d.prune_keys, d.prune_values, self._eos_ngrams)
+        d = self._dict
+        return (d.blob, d.offsets, self.word_table.arrays, *self.subword_scheme.kernel_args())
 
     def _vectors_for(self, blob: np.ndarray, offsets: np.ndarray, wids: np.ndarray,
                      unit: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+        """The compiled batch path (numba, loaded on first use)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         n = len(offsets) - 1
         out = output_array(out, n, self.args.dim)
+        if n:
+            check_lengths(int(np.diff(offsets).max()) - 1, self.args.maxn)
         args = self._dictionary_args
+        kernel = _compiled().word_vectors_into
         if n < 1024:  # threads only pay off on big batches
-            _kernels.word_vectors_into(out, blob, offsets, wids, *args, unit, *self._input)
+            kernel(out, blob, offsets, wids, *args, unit, *self._input)
             return out
 
         def run(lo: int, hi: int) -> None:
-            _kernels.word_vectors_into(out[lo:hi], blob, offsets[lo : hi + 1], wids[lo:hi],
-                                       *args, unit, *self._input)
+            kernel(out[lo:hi], blob, offsets[lo : hi + 1], wids[lo:hi], *args, unit,
+                   *self._input)
 
         parallel_chunks(run, n)
         return out
 
+    def _word_rows(self, raw: bytes) -> list[int]:
+        """`getSubwords`: the word's id (if known) and its n-gram rows (the numpy path)."""
+        wid = self.word_table.find(raw)
+        if wid >= self._file.input.shape[0]:
+            wid = -1  # a label past the input matrix counts as an unknown word
+        rows = self.subword_scheme.rows(raw)
+        return [wid, *rows] if wid >= 0 else rows
+
     def get_word_vector(self, word: str | bytes) -> np.ndarray:
-        """Mean of the word's row (if known) and its n-gram rows; zeros when it has none."""
+        """Mean of the word's row (if known) and its n-gram rows; zeros when it has none.
+
+        Before the compiled kernels are loaded, one word takes the numpy path (the same
+        bits, no compiler import): a fresh process answers in milliseconds."""
         raw = encode(word)
+        if not is_compiled():
+            self._file.check()
+            return mean_of_rows(self._input_rows, self._word_rows(raw))
         blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
         offsets = np.array([0, len(raw) + 1], dtype=np.int64)
         return self._vectors_for(blob, offsets, _NO_IDS)[0]
@@ -284,6 +358,13 @@ class FastTextModel:
         offsets = d.offsets[start : stop + 1] - base
         blob = d.blob[base : d.offsets[stop]]
         wids = np.arange(start, stop, dtype=np.int32)
+        if not is_compiled() and (stop - start <= SMALL_VOCABULARY or not compiled_available()):
+            self._file.check()
+            raws = d.blob[d.offsets[start] : d.offsets[stop]].tobytes().split(b"\0")[:-1]
+            rows = [[w, *self.subword_scheme.rows(r)] for w, r in zip(range(start, stop), raws)]
+            out = np.empty((len(rows), self.args.dim), dtype=np.float32)
+            means_of_rows(self._input_rows, rows, out)
+            return unit_rows(out) if unit else out
         return self._vectors_for(blob, offsets, wids, unit=unit)
 
     def get_input_vector(self, ind: int) -> np.ndarray:
@@ -291,7 +372,7 @@ class FastTextModel:
         rows = self._file.input.shape[0]
         if not 0 <= ind < rows:
             raise IndexError(f"input row {ind} out of range 0..{rows - 1}")
-        return _kernels.mean_rows(np.array([ind], np.int64), *self._input, self.args.dim)
+        return mean_of_rows(self._input_rows, [ind])
 
     def get_input_matrix(self) -> np.ndarray:
         """The dense input matrix as a read-only memory-mapped view (no copy)."""
@@ -307,10 +388,13 @@ class FastTextModel:
 
     def rows_mean(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 mean of input rows, in order (fastText's `computeHidden`)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self._file.input.shape[0]):
             raise IndexError("input row out of range")
-        return _kernels.mean_rows(rows, *self._input, self.args.dim)
+        if is_compiled() or (len(rows) > 256 and compiled_available()):
+            return _compiled().mean_rows(rows, *self._input, self.args.dim)
+        return mean_of_rows(self._input_rows, rows.tolist())
 
     def line_rows(self, text: str | bytes) -> tuple[np.ndarray, list[int]]:
         """`Dictionary::getLine` for one line: input rows (subwords + word n-grams) and labels."""
@@ -320,25 +404,33 @@ class FastTextModel:
         tokens = [t for t in _SUPERVISED_SEPARATORS.split(raw) if t]
         tokens.append(EOS.encode())
         blob, offsets = pack_words(tokens)
-        d, a = self._dict, self.args
-        wids = _kernels.lookup_ids(d.blob, d.offsets, self._table, blob, offsets)
+        d = self._dict
+        wids = self.word_table.find_many(blob, offsets)
         rows: list[int] = []
         labels: list[int] = []
         word_hashes: list[int] = []
-        cap = _kernels.ngram_capacity(max(map(len, tokens)), a.maxn)
-        scratch = np.empty(cap, np.uint8)
-        s0, s1, hs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.uint32)
-        buf = np.empty(cap, np.int64)
+        scheme = self.subword_scheme
+        if is_compiled() or (compiled_available() and len(tokens) > SMALL_BATCH):
+            check_lengths(max(map(len, tokens)), self.args.maxn)
+            known = wids >= 0
+            is_label = np.zeros(len(tokens), dtype=np.bool_)
+            is_label[known] = d.types[wids[known]] == 1
+            for k in np.flatnonzero(~known):
+                is_label[k] = tokens[k].startswith(b"__label__")
+            token_rows, hashes = _compiled().line_token_rows(
+                blob, offsets, wids, is_label, *scheme.kernel_args())
+            labels = [int(w) - d.nwords for w in wids[is_label & known]]
+            rows = token_rows.tolist()
+            rows.extend(self._word_ngram_rows(hashes[~is_label].tolist()))
+            return np.array(rows, dtype=np.int64), labels
         for k, tok in enumerate(tokens):
             wid = int(wids[k])
             is_label = (d.types[wid] == 1) if wid >= 0 else tok.startswith(b"__label__")
             if not is_label:
-                n = _kernels.subword_rows(blob, offsets[k], offsets[k + 1] - 1, wid, a.minn,
-                                          a.maxn, a.bucket, d.nwords, d.pruneidx_size,
-                                          d.prune_keys, d.prune_values, self._eos_ngrams,
-                                          scratch, s0, s1, hs, buf)
-                rows.extend(buf[:n].tolist())
-                word_hashes.append(int(_kernels.fnv_hash(blob, offsets[k], offsets[k + 1] - 1)))
+                if wid >= 0:
+                    rows.append(wid)
+                rows.extend(scheme.rows(tok))
+                word_hashes.append(fnv1a(tok))
             elif wid >= 0:
                 labels.append(wid - d.nwords)
         rows.extend(self._word_ngram_rows(word_hashes))
@@ -346,7 +438,7 @@ class FastTextModel:
 
     def _word_ngram_rows(self, hashes: list[int]) -> list[int]:
         """`addWordNgrams`: uint64 arithmetic on sign-extended int32 token hashes."""
-        n, a, d = self.args.word_ngrams, self.args, self._dict
+        n, a = self.args.word_ngrams, self.args
         out: list[int] = []
         if n <= 1 or a.bucket <= 0:
             return out
@@ -357,8 +449,7 @@ class FastTextModel:
             for j in range(i + 1, min(len(signed), i + n)):
                 h = (h * 116049371 + (signed[j] & mask)) & mask
                 b = h % a.bucket
-                row = _kernels.bucket_row(np.uint32(b), a.bucket, d.nwords, d.pruneidx_size,
-                                          d.prune_keys, d.prune_values)
+                row = self.subword_scheme.bucket_row(b)
                 if row >= 0:
                     out.append(int(row))
         return out
@@ -400,16 +491,30 @@ class FastTextModel:
         if abs(qnorm) < 1e-8:
             qnorm = np.float32(1.0)
         scores = (mat @ query) / qnorm
-        for i in self.get_word_ids(list(banned)):
-            if 0 <= i < self._nwords:
-                scores[i] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
+        ban = [int(i) for i in self.get_word_ids(list(banned)) if 0 <= i < self._nwords]
+        ids, top = rank(scores, k, ban)
         words = self.words
-        return [(float(scores[i]), words[i]) for i in top]
+        return [(float(s), words[i]) for i, s in zip(ids.tolist(), top)]
+
+    def most_similar(self, word_or_vector, k: int = 10,
+                     exclude: Sequence[str | bytes] = ()) -> list[tuple[str, float]]:
+        """The k words of highest cosine to a word (known or not) or a vector, best first, as
+        (word, score) like `vecsmith.store.Vectors.most_similar`; the query word and
+        `exclude` are left out."""
+        if isinstance(word_or_vector, (str, bytes)):
+            query, banned = self.get_word_vector(word_or_vector), [word_or_vector]
+        else:
+            query = np.asarray(word_or_vector, dtype=np.float32)
+            if query.shape != (self.args.dim,):
+                raise ValueError(f"query vector must have shape ({self.args.dim},), got "
+                                 f"{query.shape}")
+            banned = []
+        return [(w, s) for s, w in self._search(query, k, [*banned, *exclude])]
+
+    def analogy(self, a: str | bytes, b: str | bytes, c: str | bytes, k: int = 10
+                ) -> list[tuple[str, float]]:
+        """`get_analogies` as (word, score) pairs, like `vecsmith.store.Vectors.analogy`."""
+        return [(w, s) for s, w in self.get_analogies(a, b, c, k)]
 
     def get_nearest_neighbors(self, word: str | bytes, k: int = 10,
                               on_unicode_error: str = DEFAULT_ERRORS) -> list[tuple[float, str]]:
@@ -420,10 +525,7 @@ class FastTextModel:
                       k: int = 10, on_unicode_error: str = DEFAULT_ERRORS
                       ) -> list[tuple[float, str]]:
         """Words closest to A - B + C (each L2-normalised), A, B and C excluded."""
-        query = np.zeros(self.args.dim, dtype=np.float32)
-        for w, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
-            v = self.get_word_vector(w)
-            query += v * np.float32(sign / (float(_float_norm(v)) + 1e-8))
+        query = analogy_query([self.get_word_vector(w) for w in (wordA, wordB, wordC)])
         return self._search(query, k, [wordA, wordB, wordC])
 
     # -- supervised --------------------------------------------------------------------------
@@ -432,7 +534,9 @@ class FastTextModel:
         if self.args.model != 3:
             raise ValueError("predict needs a supervised model; this one is "
                              f"{self.args.model_name}")
-        return CompiledPredictor(self._file, self._table, self._eos_ngrams)
+        table = self.word_table
+        return CompiledPredictor(self._file, (table.ids, table.slot_hashes),
+                                 self.subword_scheme.eos_ngrams)
 
     def predict(self, text: str | bytes | Sequence[str | bytes], k: int = 1,
                 threshold: float = 0.0, on_unicode_error: str = DEFAULT_ERRORS, *,
@@ -442,6 +546,7 @@ class FastTextModel:
         ``(labels, probs)`` with ``labels[i]`` the list of labels of text i (best first,
         equal scores in the official order) and ``probs[i]`` its float64 array. `k=-1`: all
         labels. `threads`: worker threads for large lists (default: one per core)."""
+        self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         labels = self.labels if on_unicode_error == DEFAULT_ERRORS else self.get_labels(
             on_unicode_error=on_unicode_error)
         return self._predictor.predict(text, k, threshold, labels, threads)
@@ -449,6 +554,21 @@ class FastTextModel:
 
 def _float_norm(v: np.ndarray) -> np.float32:
     return np.float32(np.sqrt(np.dot(v, v)))
+
+
+def _compiled():
+    """The reader's compiled kernels (numba), loaded on the first large batch."""
+    compiled()  # checks numba is there, with a message naming the extra
+    from vecsmith.fasttext import _compiled as kernels
+
+    return kernels
+
+
+def _row_source(m: DenseMatrix | QuantMatrix):
+    if isinstance(m, DenseMatrix):
+        return m.data
+    return QuantRows(m.codes, m.pq.centroids, m.pq.nsubq, m.pq.dsub, m.pq.lastdsub,
+                     m.norm_codes if m.qnorm else None, m.npq.centroids if m.qnorm else None)
 
 
 def _matrix_kernel_args(m: DenseMatrix | QuantMatrix) -> tuple:

@@ -7,12 +7,12 @@ where training one takes far longer and 8 GB of memory.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from vecsmith._atomic import atomic_open
 from vecsmith.fasttext.format import MAGIC
 
 VERSION = 12
@@ -43,8 +43,7 @@ def write_synthetic_model(path: Path, nwords: int, bucket: int, dim: int, seed: 
     streaming the matrices so memory stays small; replaces `path` only when complete."""
     rng = np.random.default_rng(seed)
     words = [b"</s>", *synthetic_words(nwords - 1, seed)]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(struct.pack("<ii", MAGIC, VERSION))
         # dim ws epoch minCount neg wordNgrams loss(ns) model(cbow) bucket minn maxn lrUpdateRate t
         f.write(struct.pack("<12id", dim, 5, 5, 5, 10, 1, 2, 1, bucket, 5, 5, 100, 1e-4))
@@ -58,6 +57,5 @@ def write_synthetic_model(path: Path, nwords: int, bucket: int, dim: int, seed: 
             for s in range(0, rows, step):
                 n = min(step, rows - s)
                 f.write((rng.standard_normal((n, dim), dtype=np.float32) * 0.05).tobytes())
-    os.replace(tmp, path)
 
 

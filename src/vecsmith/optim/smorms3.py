@@ -358,10 +358,84 @@ def smorms3(
                                             for lst in (params, grads, mems, gs, g2s))
         if not params:
             return
+    large = _large_gradients(params, grads)
+    if large:
+        for i in large:
+            _wide_smorms3(params[i], grads[i], mems[i], gs[i], g2s[i], **hyper)
+        params, grads, mems, gs, g2s = ([t for i, t in enumerate(lst) if i not in large]
+                                        for lst in (params, grads, mems, gs, g2s))
+        if not params:
+            return
     if foreach is None:
         foreach = _default_foreach(params)
     func = _multi_tensor_smorms3 if foreach else _single_tensor_smorms3
     func(params, grads, mems, gs, g2s, **hyper)
+
+
+def _large_gradients(params: list[Tensor], grads: list[Tensor]) -> set[int]:
+    """Indices of dense float32/16 tensors with a gradient so large that its square overflows
+    the dtype (|grad| >= sqrt(max)/4, about 4.6e18 for float32), where ``g^2 / v`` would be
+    inf/inf = NaN. The mean gradient needs no check: it averages past gradients, and the wide
+    path leaves it below the same bound. NaN gradients stay on the normal path (and
+    propagate, as torch's optimizers do)."""
+    idx = [i for i, (p, gr) in enumerate(zip(params, grads, strict=True))
+           if p.dtype in _WIDEN and gr.numel()]
+    if not idx:
+        return set()
+    found: set[int] = set()
+    if _numba_installed() and not _auto_fused_failed:  # CPU float32: one vectorised read
+        cpu = [i for i in idx if grads[i].dtype == torch.float32 and grads[i].is_cpu
+               and type(grads[i]) in _PLAIN and grads[i].is_contiguous()
+               and not grads[i].is_neg()]
+        if cpu:
+            kernels = _kernels(False)
+            if kernels is not None:
+                addresses = np.zeros((len(cpu), 5), dtype=np.int64)
+                addresses[:, 1] = [grads[i].data_ptr() for i in cpu]
+                sizes = np.array([grads[i].numel() for i in cpu], dtype=np.int64)
+                hits = kernels.large_gradients(addresses, sizes, np.float32,
+                                               _WIDEN[torch.float32])
+                found = {cpu[k] for k in np.flatnonzero(hits)}
+                done = set(cpu)
+                idx = [i for i in idx if i not in done]
+    if not idx:
+        return found
+    tops = torch._foreach_max(torch._foreach_abs([grads[i] for i in idx]))
+    limits = torch.tensor([_WIDEN[params[i].dtype] for i in idx], device=tops[0].device)
+    hits = torch.nonzero(torch.stack([t.float() for t in tops]) >= limits).flatten().tolist()
+    return found | {idx[j] for j in hits}
+
+
+# dtype -> magnitude from which the squares of SMORMS3 overflow it (sqrt(max) / 4)
+_WIDEN = {dt: float(torch.finfo(dt).max) ** 0.5 / 4
+          for dt in (torch.float32, torch.float16, torch.bfloat16)}
+
+
+def _wide_smorms3(p: Tensor, grad: Tensor, mem: Tensor, g: Tensor, g2: Tensor, *, lr: float,
+                  eps: float, weight_decay: float, maximize: bool) -> None:
+    """The update of one tensor computed in float64 and rounded back: the step equals the
+    float64 reference's. A mean square the state cannot hold (5e39 in float32) is stored as
+    (max/64, so the mean gradient stays below the bound that sends a tensor here) and the
+    mean gradient scaled by the same factor's root, so ``g^2 <= v`` still holds: x and the
+    memory stay exact, later steps stay finite and bounded by lr / sqrt(r), but they are no
+    longer the float64 reference's."""
+    top = torch.finfo(p.dtype).max
+    wide = [t.detach().to(torch.float64) for t in (p, grad, mem, g, g2)]
+    _saturate(wide[3], wide[4], top)  # inf stored by an older version: inf - inf is NaN
+    _single_tensor_smorms3(*([t] for t in wide), lr=lr, eps=eps, weight_decay=weight_decay,
+                           maximize=maximize)
+    _saturate(wide[3], wide[4], _WIDEN[p.dtype] ** 2 / 4)  # |g| <= sqrt(g2) < the bound
+    p.copy_(wide[0])
+    mem.copy_(wide[2])
+    g.copy_(wide[3])
+    g2.copy_(wide[4])
+
+
+def _saturate(g: Tensor, g2: Tensor, top: float) -> None:
+    """Scale (g, g2) by (c, c^2) where g2 > top so that g2 = top: the ratio g^2/g2 is kept."""
+    factor = torch.where(g2 > top, (top / g2).sqrt(), torch.ones_like(g2))
+    g.mul_(factor)
+    g2.clamp_(max=top)
 
 
 def _fused_smorms3(
@@ -403,9 +477,21 @@ def _fused_smorms3(
         return list(range(len(params)))
     threads = torch.get_num_threads()
     for dtype, (addresses, sizes, touched) in plans.items():
-        kernels.dense_step(np.array(addresses, dtype=np.int64), np.array(sizes, dtype=np.int64),
-                           _FUSED_DTYPES[dtype], lr=lr, eps=eps, decay=1 - lr * weight_decay,
-                           sign=-1.0 if maximize else 1.0, threads=threads)
+        addresses = np.array(addresses, dtype=np.int64)
+        sizes = np.array(sizes, dtype=np.int64)
+        if dtype in _WIDEN:  # squares that overflow: that tensor's step is computed wide
+            large = kernels.large_gradients(addresses, sizes, _FUSED_DTYPES[dtype],
+                                            _WIDEN[dtype])
+            if large.any():
+                for k in np.flatnonzero(large):
+                    i = next(i for i, p in enumerate(params) if p is touched[k])
+                    _wide_smorms3(params[i], grads[i], mems[i], gs[i], g2s[i], lr=lr, eps=eps,
+                                  weight_decay=weight_decay, maximize=maximize)
+                addresses, sizes = addresses[~large], sizes[~large]
+                touched = [t for t, hit in zip(touched, large, strict=True) if not hit]
+        kernels.dense_step(addresses, sizes, _FUSED_DTYPES[dtype], lr=lr, eps=eps,
+                           decay=1 - lr * weight_decay, sign=-1.0 if maximize else 1.0,
+                           threads=threads)
         # The kernel wrote through raw pointers: bump the parameters' version counters as an
         # in-place torch op would, so autograd still notices a parameter saved for backward
         # being modified (the state tensors are never part of a graph).
@@ -569,7 +655,9 @@ def _sparse_smorms3(
         values = grad._values()
         if values.numel() == 0:
             continue
-        if (fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype
+        # squares that overflow the dtype: these rows take the float64 update (see _wide_smorms3)
+        wide = param.dtype in _WIDEN and bool(values.abs().max() >= _WIDEN[param.dtype])
+        if (not wide and fused and _can_fuse(param, mem, g, g2) and values.dtype == param.dtype
                 and (kernels := _kernels(required)) is not None):
             _fused_sparse_rows(kernels, param, mem, g, g2, grad, lr=lr, eps=eps,
                                weight_decay=weight_decay, maximize=maximize)
@@ -581,8 +669,12 @@ def _sparse_smorms3(
         if weight_decay != 0:
             p_rows.mul_(1 - lr * weight_decay)
         mem_rows, g_rows, g2_rows = (gather_rows(t, index) for t in (mem, g, g2))
-        _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
-                               lr=lr, eps=eps, weight_decay=0.0, maximize=False)
+        if wide:
+            _wide_smorms3(p_rows, values, mem_rows, g_rows, g2_rows, lr=lr, eps=eps,
+                          weight_decay=0.0, maximize=False)
+        else:
+            _single_tensor_smorms3([p_rows], [values], [mem_rows], [g_rows], [g2_rows],
+                                   lr=lr, eps=eps, weight_decay=0.0, maximize=False)
         for t, rows in ((param, p_rows), (mem, mem_rows), (g, g_rows), (g2, g2_rows)):
             put_rows(t, index, rows)
 

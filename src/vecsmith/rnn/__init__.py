@@ -16,7 +16,7 @@ from .batching import (
 from .layernorm_gru import LayerNormGRU
 from .metrics import ClassificationReport, classification_report
 from .models import CELLS, CharEncoder, CharRNNClassifier, EncoderConfig
-from .serialize import ModelFormatError
+from .serialize import ModelFormatError, NonFiniteWeightsWarning
 from .train import TrainConfig, TrainResult, evaluate, make_optimizer, train_classifier
 from .triplet import StemEmbedder, StemTrainConfig, WordIndex, triplet_loss
 from .vocab import PAD, UNK, CharVocab
@@ -33,6 +33,7 @@ __all__ = [
     "EncoderConfig",
     "LayerNormGRU",
     "ModelFormatError",
+    "NonFiniteWeightsWarning",
     "StemEmbedder",
     "StemTrainConfig",
     "TrainConfig",

@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .batching import CharBatch, length_buckets, pad_ids, reverse_within_length
 from .layernorm_gru import LayerNormGRU
-from .serialize import ModelFormatError, load_folder, save_folder
+from .serialize import ModelFormatError, build_checked, load_folder, save_folder
 from .vocab import PAD, CharVocab
 
 CELLS = ("gru", "lstm", "elman", "layernorm-gru")
@@ -33,7 +33,7 @@ Inputs = Sequence[str] | Sequence[Sequence[int]] | CharBatch
 
 @dataclass
 class EncoderConfig:
-    """Shape of a character encoder; stored in the model's config.json."""
+    """Shape of a character encoder; stored in the model file's config."""
 
     cell: str = "gru"
     embedding_dim: int = 32
@@ -217,7 +217,7 @@ class CharRNNClassifier(nn.Module):
         return [self.labels[i] for i in proba.argmax(1)]
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``path/config.json`` (settings, vocabulary, labels) and ``weights.safetensors``."""
+        """Write ``path/weights.safetensors``: weights, with settings, vocabulary and labels inside."""
         config = {"encoder": asdict(self.config), "vocab": self.vocab.to_json(),
                   "labels": self.labels}
         return save_folder(path, self.kind, config, self.state_dict())
@@ -228,25 +228,8 @@ class CharRNNClassifier(nn.Module):
         from vecsmith._deps import resolve_device
 
         config, tensors = load_folder(path, cls.kind)
-        try:
-            model = cls(CharVocab.from_json(config["vocab"]), config["labels"],
-                        EncoderConfig.from_dict(config["encoder"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: bad config ({exc})") from exc
-        _load_state(model, tensors, path)
+        model = build_checked(lambda: cls(CharVocab.from_json(config["vocab"]), config["labels"],
+                                          EncoderConfig.from_dict(config["encoder"])),
+                              tensors, path)
         return model.to(resolve_device(device)).eval()
 
-
-def _load_state(model: nn.Module, tensors: dict[str, Tensor], path) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    if missing or extra:
-        raise ModelFormatError(f"{path}: weights do not match the config "
-                               f"(missing {missing[:5]}, unexpected {extra[:5]})")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape or t.dtype != expected[name].dtype:
-            raise ModelFormatError(f"{path}: tensor {name} has shape {tuple(t.shape)} "
-                                   f"{t.dtype}, expected {tuple(expected[name].shape)} "
-                                   f"{expected[name].dtype}")
-    model.load_state_dict(tensors, strict=True)

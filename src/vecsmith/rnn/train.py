@@ -46,6 +46,28 @@ class TrainConfig:
     device: str = "auto"
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        """Out-of-range values fail here, before any data is encoded or any step is taken
+        (an epoch count of 0 would save an untrained model, a batch size of 0 divide by 0)."""
+        def need(ok: bool, what: str, value) -> None:
+            if not ok:
+                raise ValueError(f"{what}, got {value!r}")
+
+        need(self.epochs >= 1, "epochs must be >= 1", self.epochs)
+        need(self.batch_size >= 1, "batch_size must be >= 1", self.batch_size)
+        need(self.lr > 0 and math.isfinite(self.lr), "lr must be a finite number > 0", self.lr)
+        need(self.weight_decay >= 0, "weight_decay must be >= 0", self.weight_decay)
+        need(callable(self.optimizer) or self.optimizer in ("adam", "smorms3"),
+             "optimizer must be 'adam', 'smorms3' or a factory", self.optimizer)
+        need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)", self.val_fraction)
+        need(self.patience >= 1, "patience must be >= 1", self.patience)
+        need(self.eval_every is None or self.eval_every >= 1, "eval_every must be >= 1",
+             self.eval_every)
+        need(self.max_seconds is None or self.max_seconds > 0, "max_seconds must be > 0",
+             self.max_seconds)
+        need(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0",
+             self.grad_clip)
+
 
 @dataclass
 class TrainResult:

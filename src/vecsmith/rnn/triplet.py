@@ -27,10 +27,11 @@ from torch import Tensor, nn
 
 from vecsmith._deps import require, resolve_device
 from vecsmith._progress import progress
+from vecsmith.neighbours import rank
 
 from .batching import length_buckets, pad_ids
-from .models import CharEncoder, EncoderConfig, Inputs, _load_state
-from .serialize import ModelFormatError, load_folder, save_folder
+from .models import CharEncoder, EncoderConfig, Inputs
+from .serialize import build_checked, load_folder, save_folder
 from .train import make_optimizer
 from .vocab import CharVocab
 
@@ -246,12 +247,10 @@ class StemEmbedder(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> StemEmbedder:
         config, tensors = load_folder(path, cls.kind)
-        try:
-            model = cls(CharVocab.from_json(config["vocab"]), int(config["dim"]),
-                        EncoderConfig.from_dict(config["encoder"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: bad config ({exc})") from exc
-        _load_state(model, tensors, path)
+        model = build_checked(lambda: cls(CharVocab.from_json(config["vocab"]),
+                                          int(config["dim"]),
+                                          EncoderConfig.from_dict(config["encoder"])),
+                              tensors, path)
         return model.to(resolve_device(device)).eval()
 
     @classmethod
@@ -299,19 +298,13 @@ class WordIndex:
             raise ValueError("k must be >= 1")
         qv = torch.from_numpy(self.model.embed(qs))
         results: list[list[tuple[str, float]]] = []
-        kk = min(k + (1 if exclude_self else 0), len(self.words))
         for start in range(0, len(qs), block):
-            sims = qv[start:start + block] @ self.vectors.t()
-            if exclude_self:
-                for r, q in enumerate(qs[start:start + block]):
-                    i = self._pos.get(q)
-                    if i is not None:
-                        sims[r, i] = -float("inf")
-            vals, idx = sims.topk(kk, dim=1)
-            for v_row, i_row in zip(vals.tolist(), idx.tolist(), strict=True):
-                hits = [(self.words[i], v) for i, v in zip(i_row, v_row, strict=True)
-                        if v != -float("inf")]
-                results.append(hits[:k])
+            sims = (qv[start:start + block] @ self.vectors.t()).numpy()
+            for r, q in enumerate(qs[start:start + block]):
+                i = self._pos.get(q) if exclude_self else None
+                # ranking, ties and exclusions as everywhere else (vecsmith.neighbours)
+                ids, vals = rank(sims[r], k, [] if i is None else [i])
+                results.append([(self.words[j], float(v)) for j, v in zip(ids.tolist(), vals)])
         return results[0] if single else results
 
 

@@ -1,8 +1,8 @@
 """Compiled lookups for stores: stored rows for known words, n-gram means for the rest.
 
-The n-gram arithmetic is the fastText reader's (`subword_rows`, `sum_rows_into`): same hashing,
-same order, float32 sums then one multiply by the float32 reciprocal. float16 tables are
-widened exactly by the CPU's own conversion.
+The n-gram arithmetic is `vecsmith.subword_kernels`' (`subword_rows`, `sum_rows_into`): same
+hashing, same order, float32 sums then one multiply by the float32 reciprocal. float16 tables
+are widened exactly by the CPU's own conversion. Loaded on the first large batch only.
 """
 
 from __future__ import annotations
@@ -11,18 +11,14 @@ import numpy as np
 from numba import njit
 
 from vecsmith._prefetch import prefetch_row
-from vecsmith._rowsum import sum_rows_into
-from vecsmith.fasttext._kernels import (  # noqa: F401 - re-exported for stores
+from vecsmith.subword_kernels import (
     HASH_RING,
     SLOT_AHEAD,
-    add_quant_row,
     find_id,
-    fnv_hash,
     hash_ahead,
-    lookup_ids,
     query_buffers,
-    slot_hashes_into,
     subword_rows,
+    sum_rows_into,
 )
 
 
@@ -103,14 +99,3 @@ def int8_scores_into(out, codes, scales, q, lo, hi):
             acc += np.float32(codes[i, j]) * q[j]
         out[i] = acc * scales[i]
 
-
-@njit(cache=True, nogil=True)
-def gather_input_rows(out, ids, quant, mat, codes, centroids, nsubq, dsub, lastdsub,
-                      norm_codes, norm_centroids, qnorm):
-    """Rows `ids` of a fastText input matrix (dense or product-quantized) into `out` (zeroed)."""
-    for i in range(ids.shape[0]):
-        if quant:
-            add_quant_row(out[i], ids[i], codes, centroids, nsubq, dsub, lastdsub, norm_codes,
-                          norm_centroids, qnorm)
-        else:
-            out[i] += mat[ids[i]]

@@ -19,11 +19,10 @@ from vecsmith._atomic import atomic_open
 from vecsmith._batch import pack_words
 from vecsmith._mapping import release
 from vecsmith._progress import progress
-from vecsmith.fasttext import _kernels as ft_kernels
 from vecsmith.fasttext.model import FastTextModel
-from vecsmith.store import _kernels
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, StreamWriter, TensorSpec
 from vecsmith.store.search import search_codes
+from vecsmith.subwords import WordTable
 
 CHUNK_ROWS = 1 << 15
 DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -38,10 +37,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _vocab_tensors(words_blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    hashes = ft_kernels.hash_entries(words_blob, offsets)
-    table, slot_hashes = ft_kernels.build_table(words_blob, offsets, hashes)
-    return {"vocab_blob": words_blob, "vocab_offsets": offsets, "word_table": table,
-            "word_table_hashes": slot_hashes}
+    table = WordTable.build(words_blob, offsets)
+    return {"vocab_blob": words_blob, "vocab_offsets": offsets, "word_table": table.ids,
+            "word_table_hashes": table.slot_hashes}
 
 
 def _vocab_specs(vocab: dict[str, np.ndarray]) -> list[TensorSpec]:
@@ -49,9 +47,10 @@ def _vocab_specs(vocab: dict[str, np.ndarray]) -> list[TensorSpec]:
 
 
 def _write(out: str | os.PathLike, specs: list[TensorSpec], meta: dict,
-           chunks: Iterator[tuple[str, np.ndarray]]) -> Path:
+           chunks: Iterator[tuple[str, np.ndarray]], source: str | os.PathLike | None) -> Path:
+    """Stream the tensors into `out` atomically; never over the file being converted."""
     out = Path(out)
-    with atomic_open(out, "wb") as fh:
+    with atomic_open(out, "wb", inputs=[source]) as fh:
         writer = StreamWriter(fh, specs, meta)
         for name, chunk in chunks:
             writer.write(name, chunk)
@@ -103,7 +102,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     np_dtype = np.dtype(DTYPES[dtype])
-    a, d = model.args, model._dict
+    a, d = model.args, model.dictionary
     nwords = model.nwords if max_words is None else max(0, min(max_words, model.nwords))
     blob = d.blob[: d.offsets[nwords]]
     vocab = _vocab_tensors(blob, d.offsets[: nwords + 1].copy())
@@ -123,14 +122,14 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": a.dim, "minn": a.minn,
             "maxn": a.maxn, "bucket": 0 if no_ngrams else a.bucket, "dtype": dtype,
             "nwords": nwords, "ngram_rows": 0 if no_ngrams else nrows,
-            "eos_ngrams": int(model._eos_ngrams), "oov": "error" if no_ngrams else "fasttext",
+            "eos_ngrams": int(model.subword_scheme.eos_ngrams), "oov": "error" if no_ngrams else "fasttext",
             "search_index": "int8" if search_index else "",
             "source": os.path.basename(model.path),
             "source_format": f"fasttext-v{model.version}",
             "source_sha256": file_sha256(model.path) if checksum else ""}
 
-    source_map = model._file.buf
-    dense = None if model.is_quantized() else model._file.input.data
+    source_map = model.model_file.buf
+    dense = None if model.is_quantized() else model.get_input_matrix()
 
     def chunks() -> Iterator[tuple[str, np.ndarray]]:
         norms = np.empty(nwords, dtype=np.float32)
@@ -152,7 +151,7 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
             task = bar.add_task("n-gram rows", total=nrows)
             for s in range(0, nrows, CHUNK_ROWS):
                 ids = source_rows[s : s + CHUNK_ROWS]
-                yield "ngrams", _input_rows(model, ids).astype(np_dtype)
+                yield "ngrams", model.input_rows(ids).astype(np_dtype)
                 if dense is not None and ids[-1] - ids[0] + 1 == len(ids):  # a run of rows
                     release(source_map, dense[ids[0] : ids[-1] + 1])
                 bar.advance(task, len(ids))
@@ -160,19 +159,13 @@ def convert_fasttext(model: FastTextModel | str | os.PathLike, out: str | os.Pat
                 yield "ngram_keys", keys
                 yield "ngram_rows", np.arange(nrows, dtype=np.int32)
 
-    return _write(out, specs, meta, chunks())
-
-
-def _input_rows(model: FastTextModel, ids: np.ndarray) -> np.ndarray:
-    out = np.zeros((len(ids), model.args.dim), dtype=np.float32)
-    _kernels.gather_input_rows(out, ids.astype(np.int64), *model._input)
-    return out
+    return _write(out, specs, meta, chunks(), model.path)
 
 
 def _ngram_selection(model: FastTextModel, ngrams_for: Sequence[str] | None, no_ngrams: bool
                      ) -> tuple[np.ndarray | None, np.ndarray]:
     """(bucket ids kept or None for all, and the source input rows holding them, in order)."""
-    a, d = model.args, model._dict
+    a, d = model.args, model.dictionary
     if no_ngrams or a.bucket <= 0 or d.pruneidx_size == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.int64)
     if d.pruneidx_size > 0:  # the source itself keeps only some buckets
@@ -180,9 +173,7 @@ def _ngram_selection(model: FastTextModel, ngrams_for: Sequence[str] | None, no_
     else:
         keys, rows = None, None
     if ngrams_for is not None:
-        blob, offsets = pack_words(list(ngrams_for))
-        ids, _ = ft_kernels.word_bucket_ids(blob, offsets, a.minn, a.maxn, a.bucket,
-                                            model._eos_ngrams)
+        ids, _ = model.subword_scheme.bucket_ids(list(ngrams_for))
         wanted = np.unique(ids)
         if keys is None:
             return wanted.astype(np.int32), d.nwords + wanted
@@ -214,6 +205,10 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
     blob, offsets = pack_words(list(words))
     if len(offsets) - 1 != n:
         raise ValueError("word list and matrix disagree")
+    if np.count_nonzero(blob == 0) != n:  # a NUL inside a word would shift every later word
+        bad = next(i for i, w in enumerate(words) if "\0" in (w if isinstance(w, str) else w.decode("latin-1")))
+        raise ValueError(f"word {bad} ({words[bad]!r}) contains a NUL byte, which a store "
+                         "cannot hold")
     vocab = _vocab_tensors(blob.copy(), offsets)
     table, params = ngrams if ngrams is not None else (None, {})
     specs = [TensorSpec("vectors", np_dtype, (n, dim)),
@@ -248,4 +243,4 @@ def convert_vectors(words: Sequence[str], vectors: np.ndarray, out: str | os.Pat
             for s in range(0, len(table), CHUNK_ROWS):
                 yield "ngrams", np.asarray(table[s : s + CHUNK_ROWS]).astype(np_dtype)
 
-    return _write(out, specs, meta, chunks())
+    return _write(out, specs, meta, chunks(), source or None)

@@ -26,7 +26,10 @@ Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version
 `minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `oov` ("fasttext":
 unknown words get their n-gram mean, zeros when none, as fastText answers; "error": unknown
 words raise KeyError), `search_index` ("int8" or empty), `source`, `source_sha256`,
-`source_format`. Stores written before the search tensors existed stay valid: search then
+`source_format`. Integer settings are checked at open (`minn`/`maxn` in
+0..MAX_NGRAM_LENGTH, `bucket` in 0..2^31-1, `dim`/`nwords` equal to the shape of `vectors`),
+`ngram_keys` and `ngram_rows` come as a pair, and a file that is not a regular file (a FIFO, a
+device) is refused before it is opened. Stores written before the search tensors existed stay valid: search then
 scans `vectors` directly; so do stores without `word_table_hashes`, which are then computed
 at the first lookup.
 """
@@ -35,13 +38,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vecsmith._mapping import advise_random
+from vecsmith._mapping import FileStamp, advise_random, regular_file
 
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
@@ -49,6 +53,13 @@ _DTYPES = {"F16": np.float16, "F32": np.float32, "I8": np.int8, "I32": np.int32,
            "U8": np.uint8, "U32": np.uint32}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
+# Longest n-gram a store may declare: the bound fastText files get at load
+# (vecsmith.fasttext.format.MAX_NGRAM_LENGTH; not imported: opening a store loads no numba).
+MAX_NGRAM_LENGTH = 64
+MAX_BUCKET = (1 << 31) - 1  # bucket ids are int32 in the file and in the kernels
+_INT_SETTINGS = {"minn": MAX_NGRAM_LENGTH, "maxn": MAX_NGRAM_LENGTH, "bucket": MAX_BUCKET,
+                 "dim": 1 << 20, "nwords": (1 << 63) - 1, "ngram_rows": (1 << 63) - 1}
+_CHOICES = {"eos_ngrams": ("0", "1"), "oov": ("fasttext", "error"), "dtype": ("float16", "float32")}
 
 
 class StoreFormatError(ValueError):
@@ -128,12 +139,24 @@ class StoreFile:
     tensors: dict[str, np.ndarray]  # read-only views into the memory map
     file_size: int
     buf: np.memmap | None = None  # the whole file's read-only map (for paging advice)
+    stamp: FileStamp | None = None  # the file as it was mapped (device, inode, size, mtime)
+
+    def check(self) -> None:
+        """Raise StoreFormatError when the mapped file was truncated or replaced since it was
+        opened: reading a truncated map would kill the process with SIGBUS. A change between
+        this check and the read cannot be caught (see README, "Untrusted files")."""
+        if self.stamp is not None:
+            change = self.stamp.changed(self.path)
+            if change:
+                raise StoreFormatError(self.path, 0, f"the store changed while open ({change}); "
+                                                     "open it again")
 
 
 def read_store(path: str | os.PathLike) -> StoreFile:
     """Map a store; validate the header and every tensor's bytes against the file length."""
     path = str(Path(path))
-    size = os.path.getsize(path)
+    st = regular_file(path, lambda msg: StoreFormatError(path, 0, msg))
+    size = st.st_size
     if size < 8:
         raise StoreFormatError(path, 0, f"file is {size} bytes; a store starts with an 8-byte "
                                         "header length")
@@ -145,17 +168,21 @@ def read_store(path: str | os.PathLike) -> StoreFile:
         raw = fh.read(hlen)
     try:
         header = json.loads(raw)
+    except RecursionError:
+        raise StoreFormatError(path, 8, "header JSON is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreFormatError(path, 8, f"header is not JSON ({exc})") from None
     if not isinstance(header, dict):
         raise StoreFormatError(path, 8, "header is not a JSON object")
     meta = header.pop("__metadata__", {}) or {}
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else meta
         raise StoreFormatError(path, 8, f"a safetensors file, but not a {FORMAT} "
-                                        f"(metadata format = {meta.get('format')!r})")
+                                        f"(metadata format = {str(got)[:80]!r})")
     if str(meta.get("format_version")) != str(FORMAT_VERSION):
         raise StoreFormatError(path, 8, f"store format version {meta.get('format_version')!r}, "
                                         f"this vecsmith reads version {FORMAT_VERSION}")
+    meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     base = 8 + hlen
     data_len = size - base
     buf = np.memmap(path, dtype=np.uint8, mode="r") if size > base else np.zeros(0, np.uint8)
@@ -165,6 +192,9 @@ def read_store(path: str | os.PathLike) -> StoreFile:
     for name, info in header.items():
         try:
             dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
+            if not isinstance(info["shape"], list) or len(info["shape"]) > 8 or not all(
+                    type(v) is int for v in [*info["shape"], *info["data_offsets"]]):
+                raise TypeError
             shape = tuple(int(s) for s in info["shape"])
             start, end = (int(v) for v in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
@@ -181,13 +211,47 @@ def read_store(path: str | os.PathLike) -> StoreFile:
                 f"which disagrees with its shape or the {data_len} data bytes in the file")
         tensors[name] = np.frombuffer(buf, dtype=dtype, count=count,
                                       offset=base + start).reshape(shape)
-    return StoreFile(path, {k: str(v) for k, v in meta.items()}, tensors, size,
-                     buf if isinstance(buf, np.memmap) else None)
+    _check_metadata(path, meta, tensors)
+    return StoreFile(path, meta, tensors, size, buf if isinstance(buf, np.memmap) else None,
+                     FileStamp.of(st))
+
+
+def _check_metadata(path: str, meta: dict[str, str], tensors: dict[str, np.ndarray]) -> None:
+    """Settings the readers compute with: integers in range, choices known, pairs complete."""
+    for key, top in _INT_SETTINGS.items():
+        if key not in meta:
+            continue
+        value = meta[key].strip()
+        if not value.isascii() or not value.isdigit() or len(value) > 20 or int(value) > top:
+            raise StoreFormatError(path, 8, f"metadata {key} = {meta[key]!r}, expected an "
+                                            f"integer in 0..{top}")
+    for key, allowed in _CHOICES.items():
+        if key in meta and meta[key] not in allowed:
+            raise StoreFormatError(path, 8, f"metadata {key} = {meta[key]!r}, expected one of "
+                                            f"{list(allowed)}")
+    vectors = tensors.get("vectors")
+    if vectors is not None and vectors.ndim == 2:
+        for key, actual in (("nwords", vectors.shape[0]), ("dim", vectors.shape[1])):
+            if key in meta and int(meta[key]) != actual:
+                raise StoreFormatError(path, 8, f"metadata {key} = {meta[key]} but 'vectors' "
+                                                f"has shape {list(vectors.shape)}")
+    keys, rows = tensors.get("ngram_keys"), tensors.get("ngram_rows")
+    if (keys is None) != (rows is None):
+        raise StoreFormatError(path, 8, "'ngram_keys' and 'ngram_rows' must come together")
+    if keys is not None:
+        if keys.ndim != 1 or keys.shape != rows.shape or keys.dtype != np.int32 \
+                or rows.dtype != np.int32:
+            raise StoreFormatError(path, 8, "'ngram_keys'/'ngram_rows' must be int32 vectors "
+                                            "of one length")
+        if "ngrams" not in tensors:
+            raise StoreFormatError(path, 8, "'ngram_keys' without 'ngrams'")
 
 
 def is_store(path: str | os.PathLike) -> bool:
     """True when the file starts like a safetensors file (cheap sniff, no validation)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # never open a FIFO or device to sniff it: the read could block
         with open(path, "rb") as fh:
             head = fh.read(9)
     except OSError:

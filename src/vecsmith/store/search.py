@@ -15,6 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vecsmith.neighbours import has_ties, rank
+
+_BLOCK = 1 << 16
+
 SEARCH_TENSORS = ("search_codes", "search_scales", "search_slack")
 
 
@@ -49,7 +53,7 @@ def search_codes(rows: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarray], np.ndarray],
                 k: int, ban: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and exact scores of the k best rows, best first (ties: lower id first).
+    """Ids and exact scores of the k best rows, best first (ties: `vecsmith.neighbours`).
 
     `approx` (modified: banned rows get -inf) is within `slack` of the exact score
     `exact(ids)` of every row; only rows that can reach the k-th best are scored exactly.
@@ -71,5 +75,12 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
     if len(more):
         cand = np.concatenate([cand, more])
         scores = np.concatenate([scores, exact(more)])
-    order = np.lexsort((cand, -scores))[:k]
-    return cand[order], scores[order]
+    if has_ties(scores, k):
+        # Equal scores: fastText's order depends on every row its heap saw, so score them all
+        # (rare: it takes exact duplicates of a cosine near the top).
+        full = np.concatenate([exact(np.arange(s, min(n, s + _BLOCK)))
+                               for s in range(0, n, _BLOCK)]) if n else np.zeros(0, np.float32)
+        full[~np.isfinite(approx)] = -np.inf  # banned rows (and rows never neighbours)
+        return rank(full, k)
+    order = np.argsort(cand, kind="stable")  # rank wants candidates in id order
+    return rank(scores[order], k, ids=cand[order])

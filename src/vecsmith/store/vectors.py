@@ -24,18 +24,34 @@ from vecsmith._batch import (
 )
 from vecsmith._deps import require, resolve_device
 from vecsmith._mapping import populate
+from vecsmith.neighbours import analogy_query, rank
 from vecsmith.store.format import StoreFile, StoreFormatError, read_store
 from vecsmith.store.search import SEARCH_TENSORS, exact_top_k
+from vecsmith.subwords import (
+    SubwordScheme,
+    WordTable,
+    check_lengths,
+    compiled,
+    compiled_available,
+    is_compiled,
+    mean_of_rows,
+    use_compiled,
+)
 
 
 def _kernels():
-    """The compiled kernels (numba) load on the first lookup: opening stays cheap."""
+    """The compiled kernels (numba) load on the first large batch: opening, and the first
+    single-word answers, stay cheap (they take the numpy path of `vecsmith.subwords`)."""
+    compiled()  # checks numba is there, with a message naming the extra
     from vecsmith.store import _kernels as kernels
 
     return kernels
 
 
 BLOCK_ROWS = 1 << 16
+# Matrices up to this many values are searched with numpy alone while the compiled kernels
+# are not loaded (a first neighbour query then imports neither numba nor torch).
+SMALL_SEARCH = 1 << 23
 
 
 def _cosines(dots: np.ndarray, norms: np.ndarray) -> np.ndarray:
@@ -91,6 +107,8 @@ class Vectors:
             self._prune = (-1, np.zeros(0, np.int32), np.zeros(0, np.int32))
         else:
             self._prune = (max(len(keys), 0) or 0, keys, rows)
+        self.subword_scheme = SubwordScheme(self.minn, self.maxn, self.bucket, 0, *self._prune,
+                                            eos_ngrams=self._eos_ngrams)
         self._keys, self._rows = keys, rows
         self._index_checked = self._search_checked = False
         search = [t.get(name) for name in SEARCH_TENSORS]
@@ -172,6 +190,15 @@ class Vectors:
     def __len__(self) -> int:
         return self.nwords
 
+    def describe(self) -> dict:
+        """What this store is, as plain values (the `VectorSource` protocol)."""
+        meta = self._store.metadata
+        return {"kind": "store", "path": self.path, "format": meta.get("format", ""),
+                "dim": self.dim, "words": self.nwords, "dtype": str(self.dtype),
+                "source": meta.get("source", ""), "source_format": meta.get("source_format", ""),
+                "ngram_rows": 0 if self._ngrams is None else len(self._ngrams),
+                "subwords": self.subword_scheme.describe() if self.has_ngrams else None}
+
     def warm(self) -> Vectors:
         """Read the whole store into memory now, in 2 MB pages where Linux allows
         (`vecsmith._mapping.populate`): a server's first batch then reads no disk, and rows
@@ -204,24 +231,22 @@ class Vectors:
         return int(self.word_ids([word])[0])
 
     def word_ids(self, words: Sequence[str | bytes]) -> np.ndarray:
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         blob, offsets = pack_words(list(words))
         if not self.nwords:
             return np.full(len(offsets) - 1, -1, dtype=np.int64)
-        return _kernels().lookup_ids(self._blob, self._offsets, self._slots, blob, offsets)
+        return self.word_table.find_many(blob, offsets)
 
     def __contains__(self, word: str | bytes) -> bool:
         return self.word_id(word) >= 0
 
     @cached_property
-    def _slots(self) -> tuple[np.ndarray, np.ndarray]:
-        """The word table as the kernels take it: (ids, hash of each slot's word). Stores
-        written before `word_table_hashes` existed get the hashes computed here, once."""
+    def word_table(self) -> WordTable:
+        """The stored word hash table (`vecsmith.subwords.WordTable`), checked once. Stores
+        written before `word_table_hashes` existed get the hashes computed when needed."""
         self._check_index()
-        hashes = self._store.tensors.get("word_table_hashes")
-        if hashes is None:
-            hashes = np.empty(len(self._table), dtype=np.uint32)
-            _kernels().slot_hashes_into(hashes, self._table, self._blob, self._offsets)
-        return self._table, hashes
+        return WordTable(self._blob, self._offsets, self._table,
+                         self._store.tensors.get("word_table_hashes"))
 
     # -- vectors -------------------------------------------------------------------------
     @cached_property
@@ -231,18 +256,43 @@ class Vectors:
         size, keys, rows = self._prune
         ngrams = self._ngrams if self._ngrams is not None else self._vectors[:0]
         params = (self.minn, self.maxn, self.bucket, size, keys, rows, self._eos_ngrams)
+        slots = self.word_table.arrays
         if self._half:
             return kernels.store_vectors_into, (
-                self._blob, self._offsets, self._slots, self._vectors.view(np.uint16),
+                self._blob, self._offsets, slots, self._vectors.view(np.uint16),
                 ngrams.view(np.uint16), *params)
         return kernels.store_vectors_into, (
-            self._blob, self._offsets, self._slots, self._vectors, ngrams, *params)
+            self._blob, self._offsets, slots, self._vectors, ngrams, *params)
+
+    def _lookup_small(self, raws: list[bytes], out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The numpy path (`vecsmith.subwords`) for a few words: the same bits as the kernel,
+        no compiler import."""
+        n = len(raws)
+        out = output_array(out, n, self.dim)
+        found = np.full(n, -1, dtype=np.int64)
+        scheme = self.subword_scheme
+        for i, raw in enumerate(raws):
+            wid = self.word_table.find(raw) if self.nwords else -1
+            found[i] = wid
+            if wid >= 0:
+                mean_of_rows(self._vectors, [wid], out=out[i])  # 0.0 + row, as fastText adds
+            else:
+                mean_of_rows(self._ngrams, scheme.rows(raw), out=out[i])
+        return out, found
 
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         n = len(offsets) - 1
+        if not use_compiled(n):
+            raw = blob.tobytes()
+            return self._lookup_small([raw[offsets[i] : offsets[i + 1] - 1] for i in range(n)],
+                                      out)
         out = output_array(out, n, self.dim)
         found = np.empty(n, dtype=np.int64)
+        if n:
+            check_lengths(int(np.diff(offsets).max()) - 1, self.maxn)
         kernel, args = self._kernel
         if n < 1024:  # one call; threads only pay off on big batches
             kernel(out, found, blob, offsets, *args)
@@ -280,8 +330,11 @@ class Vectors:
 
     def __getitem__(self, word: str | bytes) -> np.ndarray:
         raw = encode(word)
-        blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
-        out, found = self._lookup(blob, np.array([0, len(raw) + 1], dtype=np.int64))
+        if is_compiled():
+            blob = np.frombuffer(raw + b"\0", dtype=np.uint8)
+            out, found = self._lookup(blob, np.array([0, len(raw) + 1], dtype=np.int64))
+        else:
+            out, found = self._lookup_small([raw])
         if found[0] < 0 and self._oov_error:
             raise KeyError(f"{word!r} is not in the vocabulary, and this store has no n-grams "
                            "to build it from (run `vecsmith transfer` to add them)")
@@ -301,8 +354,6 @@ class Vectors:
 
     def get_subwords(self, word: str | bytes) -> tuple[list[str], np.ndarray]:
         """The word (if known) and its kept character n-grams, with their `ngrams` rows."""
-        from vecsmith.fasttext import _kernels as ft
-
         raw = encode(word)
         strings: list[str] = []
         ids: list[int] = []
@@ -312,15 +363,10 @@ class Vectors:
             ids.append(wid)
         if not self.has_ngrams or (raw == b"</s>" and not self._eos_ngrams):
             return strings, np.array(ids, dtype=np.int64)
-        q = np.frombuffer(raw, np.uint8)
-        cap = ft.ngram_capacity(len(raw), self.maxn)
-        s0, s1, hs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.uint32)
-        count = ft.char_ngrams(q, 0, len(raw), self.minn, self.maxn,
-                               np.empty(len(raw) + 2, np.uint8), s0, s1, hs)
         bracketed = b"<" + raw + b">"
-        size, keys, rows = self._prune
-        for a, b, h in zip(s0[:count], s1[:count], hs[:count]):
-            r = ft.bucket_row(h, self.bucket, 0, size, keys, rows)
+        scheme = self.subword_scheme
+        for a, b, h in scheme.ngrams(raw):
+            r = scheme.bucket_row(h)
             if r >= 0:
                 strings.append(bracketed[a:b].decode("utf-8", DEFAULT_ERRORS))
                 ids.append(int(r))
@@ -369,11 +415,7 @@ class Vectors:
     def analogy(self, a: str | bytes, b: str | bytes, c: str | bytes, k: int = 10,
                 device: str = "auto") -> list[tuple[str, float]]:
         """Words closest to a - b + c (each unit-normalised), a, b and c excluded."""
-        q = np.zeros(self.dim, dtype=np.float32)
-        for w, sign in ((a, 1.0), (b, -1.0), (c, 1.0)):
-            v = self[w]
-            q += v * np.float32(sign / (float(np.sqrt(np.dot(v, v))) + 1e-8))
-        return self._search(q, k, [a, b, c], device)
+        return self._search(analogy_query([self[w] for w in (a, b, c)]), k, [a, b, c], device)
 
     def get_nearest_neighbors(self, word: str | bytes, k: int = 10) -> list[tuple[float, str]]:
         return [(s, w) for w, s in self.most_similar(word, k)]
@@ -386,6 +428,7 @@ class Vectors:
         """Rows whose vector holds inf or NaN (non-finite stored norm) are never neighbours:
         every backend scores them -inf, and they are dropped from the answer (which can then
         hold fewer than k words)."""
+        self._store.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
         if not np.all(np.isfinite(q)):
             raise ValueError("the query vector holds inf or NaN: it has no neighbours")
         qnorm = float(np.sqrt(np.dot(q, q)))
@@ -395,10 +438,14 @@ class Vectors:
         k = max(0, min(k, self.nwords - len(set(ban))))
         if k == 0:
             return []
-        if device == "faiss":
-            ids, scores = self._search_faiss(qn, k, ban)
-        elif resolve_device(device) == "cuda":
-            ids, scores = self._search_torch(qn, k, ban)
+        if device == "faiss" or (device != "cpu" and resolve_device(device) == "cuda"):
+            search = self._search_faiss if device == "faiss" else self._search_torch
+            ids, scores = search(qn, k, ban)
+            # the backend's k best, ordered by the shared rules (vecsmith.neighbours; equal
+            # scores in fastText's heap order among them)
+            order = np.argsort(ids, kind="stable")
+            ids, scores = rank(np.asarray(scores, np.float32)[order], k,
+                               ids=np.asarray(ids, np.int64)[order])
         else:
             ids, scores = self._search_cpu(qn, k, ban)
         return [(self.word(int(i)), float(s)) for i, s in zip(ids, scores)
@@ -416,23 +463,14 @@ class Vectors:
     def _search_cpu(self, qn: np.ndarray, k: int, ban: list[int]):
         if self._search_index is not None:
             return self._search_int8(qn, k, ban)
-        if self._half and _torch_available():
+        small = self._vectors.size <= SMALL_SEARCH and not is_compiled()
+        if self._half and not small and _torch_available():
             return self._search_half_torch_cpu(qn, k, ban)
-        cand_ids: list[np.ndarray] = []
-        cand_scores: list[np.ndarray] = []
+        scores = np.empty(self.nwords, dtype=np.float32)  # 4 bytes a word, in blocks
         for s in range(0, self.nwords, BLOCK_ROWS):
             e = min(self.nwords, s + BLOCK_ROWS)
-            scores = self.cosines(qn, s, e)
-            for i in ban:
-                if s <= i < e:
-                    scores[i - s] = -np.inf
-            kk = min(k, len(scores))
-            top = np.argpartition(-scores, kk - 1)[:kk]
-            cand_ids.append(top + s)
-            cand_scores.append(scores[top])
-        ids, scores = np.concatenate(cand_ids), np.concatenate(cand_scores)
-        order = np.lexsort((ids, -scores))[:k]
-        return ids[order], scores[order]
+            scores[s:e] = self.cosines(qn, s, e)
+        return rank(scores, k, ban)
 
     def _search_int8(self, qn: np.ndarray, k: int, ban: list[int]):
         """Exact search with the store's int8 first pass (`vecsmith.store.search`)."""
@@ -443,10 +481,15 @@ class Vectors:
                 raise self._bad("'search_scales'/'search_slack' hold negative or non-finite "
                                 "values")
             self._search_checked = True
-        kernel = _kernels().int8_scores_into
-        approx = np.empty(self.nwords, dtype=np.float32)
         q = np.ascontiguousarray(qn, dtype=np.float32)
-        parallel_chunks(lambda lo, hi: kernel(approx, codes, scales, q, lo, hi), self.nwords)
+        if not compiled_available() or (codes.size <= SMALL_SEARCH and not is_compiled()):
+            # numpy's product rounds within the same bound as the kernel's (the slack)
+            approx = (codes.astype(np.float32) @ q) * scales
+        else:
+            kernel = _kernels().int8_scores_into
+            approx = np.empty(self.nwords, dtype=np.float32)
+            parallel_chunks(lambda lo, hi: kernel(approx, codes, scales, q, lo, hi),
+                            self.nwords)
         return exact_top_k(approx, slack, lambda ids: self._exact_cosines(ids, q), k, ban)
 
     def _exact_cosines(self, ids: np.ndarray, qn: np.ndarray) -> np.ndarray:
@@ -472,9 +515,7 @@ class Vectors:
         pool = min(len(approx), 64 * k + 1024)
         cand = np.argpartition(-approx, pool - 1)[:pool]
         cand = np.sort(cand[np.isfinite(approx[cand])])
-        exact = self._exact_cosines(cand, qn)
-        order = np.lexsort((cand, -exact))[:k]
-        return cand[order], exact[order]
+        return rank(self._exact_cosines(cand, qn), k, ids=cand)
 
     def _search_faiss(self, qn: np.ndarray, k: int, ban: list[int]):
         faiss = require("faiss", "repeated neighbour queries with device='faiss'")

@@ -1,0 +1,296 @@
+"""`vecsmith serve` under a bounded load on loopback, beside a gensim-in-Flask baseline.
+
+The model: a synthetic fastText .bin (`vecsmith.fasttext.synthetic`, random rows: lookup and
+search costs depend on shapes, not values) converted to a float16 store with its search
+index, as `vecsmith convert` writes by default; and Facebook's `lid.176.ftz` for /predict.
+The baseline is what users run today: Flask (werkzeug's threaded server) around gensim's
+`load_facebook_vectors` (everything in RAM, OOV words from n-grams in Python) and, for
+/predict, the official `fasttext` module.
+
+Load: an async httpx client keeps `--concurrency` requests in flight for `--seconds` per case
+(bounded in time and count); requests/s and p50/p99 latency per case, then RSS and PSS of
+every server process from /proc/PID/smaps_rollup (PSS splits shared pages among the
+processes that map them, so 2 workers mapping one store show about half of it each).
+
+    python benchmarks/bench_serve.py --quick     # 100k words x 100 dims, 2 s per case
+    python benchmarks/bench_serve.py             # 200k words x 300 dims, 4 s per case
+    python benchmarks/bench_serve.py --baseline-server PORT BIN LID   # (internal: Flask app)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vecsmith.datasets import lid176_path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+CACHE = Path(os.environ.get("VECSMITH_BENCH_CACHE", Path.home() / ".cache" / "vecsmith-bench"))
+TEXTS = ["Bonjour tout le monde, comment allez-vous aujourd'hui ?",
+         "Das ist ein kleiner Test für die Spracherkennung",
+         "this is an english sentence about word vectors",
+         "Questo è un piccolo esempio in italiano",
+         "Esto es una frase corta en español", "Dit is een korte Nederlandse zin"]
+
+
+# -- the baseline users have today: gensim in Flask ------------------------------------------
+def baseline_server(port: int, model_bin: str, lid: str) -> None:
+    from flask import Flask, jsonify, request
+    from gensim.models.fasttext import load_facebook_vectors
+
+    import fasttext
+
+    kv = load_facebook_vectors(model_bin)
+    lid_model = fasttext.load_model(lid)
+    app = Flask("baseline")
+
+    @app.post("/vectors")
+    def vectors():
+        words = request.get_json()["words"]
+        return jsonify({"vectors": [kv[w].tolist() for w in words],
+                        "oov": [w not in kv.key_to_index for w in words]})
+
+    @app.post("/similar")
+    def similar():
+        body = request.get_json()
+        pairs = kv.most_similar(body["word"], topn=body.get("k", 10))
+        return jsonify({"neighbours": [{"word": w, "score": float(s)} for w, s in pairs]})
+
+    @app.post("/predict")
+    def predict():
+        body = request.get_json()
+        labels, probs = lid_model.predict(body["texts"], k=body.get("k", 1))
+        return jsonify({"predictions": [[{"label": lab, "probability": float(p)}
+                                         for lab, p in zip(ls, ps)]
+                                        for ls, ps in zip(labels, probs)]})
+
+    @app.get("/health")
+    def health():
+        return jsonify({"status": "ok", "pid": os.getpid()})
+
+    app.run("127.0.0.1", port, threaded=True)
+
+
+# -- models ----------------------------------------------------------------------------------
+def make_models(nwords: int, bucket: int, dim: int) -> tuple[Path, Path]:
+    from vecsmith import store
+    from vecsmith.fasttext.synthetic import write_synthetic_model
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    stem = f"synthetic-{nwords}x{dim}-b{bucket}"
+    bin_path, store_path = CACHE / f"{stem}.bin", CACHE / f"{stem}.store"
+    if not bin_path.exists():
+        print(f"writing {bin_path} ...", flush=True)
+        write_synthetic_model(bin_path, nwords, bucket, dim)
+    if not store_path.exists():
+        print(f"converting to {store_path} (float16, search index) ...", flush=True)
+        store.convert_fasttext(bin_path, store_path, quiet=True)
+    return bin_path, store_path
+
+
+# -- servers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], port: int, timeout: float = 600) -> subprocess.Popen:
+    import urllib.request
+
+    env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}: {' '.join(cmd)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {' '.join(cmd)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def memory(procs: list) -> list[tuple[int, float, float]]:
+    """(pid, RSS MB, PSS MB) of each serving process."""
+    out = []
+    for p in procs:
+        fields = {}
+        with open(f"/proc/{p.pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] in ("Rss:", "Pss:"):
+                    fields[parts[0]] = int(parts[1]) / 1024
+        out.append((p.pid, fields.get("Rss:", 0.0), fields.get("Pss:", 0.0)))
+    return out
+
+
+# -- load ------------------------------------------------------------------------------------
+def server_processes(proc: subprocess.Popen, workers: int) -> list:
+    """The serving processes: uvicorn's workers when it has several (waiting until all have
+    started), else the process itself."""
+    import psutil
+
+    parent = psutil.Process(proc.pid)
+    if workers <= 1:
+        return [parent]
+    deadline = time.monotonic() + 120
+    while True:
+        found = [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
+        if len(found) >= workers or time.monotonic() > deadline:
+            time.sleep(1.0)  # let the last one open its models
+            return found
+
+
+def cpu_seconds(procs: list) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
+async def load(url: str, bodies: list[dict], seconds: float, concurrency: int,
+               max_requests: int, procs: list) -> dict:
+    """Requests/s, latency percentiles, and the servers' CPU time per request (user +
+    system of the serving processes: on a shared box this moves far less than wall time)."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    count = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        for body in bodies[:concurrency]:  # warm-up: compiled kernels, norms, caches
+            await client.post(url, json=body)
+
+        async def one_client(i: int) -> None:
+            nonlocal count, errors
+            while time.perf_counter() < deadline and count < max_requests:
+                body = bodies[(count * 7919 + i) % len(bodies)]
+                count += 1
+                t0 = time.perf_counter()
+                r = await client.post(url, json=body)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+        cpu0, start = cpu_seconds(procs), time.perf_counter()
+        await asyncio.gather(*(one_client(i) for i in range(concurrency)))
+        wall, cpu = time.perf_counter() - start, cpu_seconds(procs) - cpu0
+    lat = np.array(latencies) * 1e3
+    return {"requests": len(lat), "rps": len(lat) / wall, "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)), "errors": errors,
+            "server_cpu_ms": cpu * 1e3 / max(len(lat), 1)}
+
+
+def cases(words: list[str], oov: list[str], model: str, rng) -> dict[str, tuple[str, list]]:
+    def batch(n, n_oov):
+        return {"model": model, "words": [*rng.choice(words, n - n_oov).tolist(),
+                                          *rng.choice(oov, n_oov).tolist()]}
+    return {
+        "/vectors 1 word (1 in 2 OOV)": ("/vectors", [batch(1, i % 2) for i in range(200)]),
+        "/vectors 100 words (10 OOV)": ("/vectors", [batch(100, 10) for _ in range(50)]),
+        "/similar k=10": ("/similar", [{"model": model, "word": w, "k": 10}
+                                       for w in rng.choice(words, 200).tolist()]),
+        "/similar k=100": ("/similar", [{"model": model, "word": w, "k": 100}
+                                        for w in rng.choice(words, 200).tolist()]),
+        "/predict lid.176 (1 text)": ("/predict", [{"model": "lid", "texts": [t], "k": 1}
+                                                   for t in TEXTS]),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--max-requests", type=int, default=20_000)
+    ap.add_argument("--baseline-server", nargs=3, metavar=("PORT", "BIN", "LID"))
+    args = ap.parse_args()
+    if args.baseline_server:
+        port, model_bin, lid = args.baseline_server
+        baseline_server(int(port), model_bin, lid)
+        return 0
+    nwords, bucket, dim = (100_000, 200_000, 100) if args.quick else (200_000, 500_000, 300)
+    seconds = args.seconds or (2.0 if args.quick else 4.0)
+    bin_path, store_path = make_models(nwords, bucket, dim)
+    from vecsmith import store
+
+    v = store.open(store_path)
+    words = v.words[1:]  # skip </s>
+    oov = [w + "qz" for w in words[:5000]]
+    rng = np.random.default_rng(0)
+    table = cases(words, oov, "model", rng)
+    print(f"model: {nwords} words x {dim} dims (synthetic), store {store_path.stat().st_size >> 20}"
+          f" MB float16; {args.concurrency} requests in flight, {seconds:.0f} s per case; "
+          f"{os.cpu_count()} cores (shared)", flush=True)
+
+    servers = [
+        ("vecsmith 1 worker", ["serve", "1"]),
+        ("vecsmith 2 workers", ["serve", "2"]),
+        ("gensim+Flask", ["baseline"]),
+    ]
+    results: dict[str, dict[str, dict]] = {}
+    mem: dict[str, list] = {}
+    for label, kind in servers:
+        port = free_port()
+        if kind[0] == "serve":
+            cmd = [sys.executable, "-m", "vecsmith", "serve", f"model={store_path}",
+                   f"lid={lid176_path()}", "--port", str(port), "--workers", kind[1],
+                   "--quiet", "--max-k", "1000"]
+        else:
+            cmd = [sys.executable, __file__, "--baseline-server", str(port), str(bin_path),
+                   str(lid176_path())]
+        t0 = time.perf_counter()
+        proc = start(cmd, port)
+        print(f"\n{label}: ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        try:
+            procs = server_processes(proc, int(kind[1]) if kind[0] == "serve" else 1)
+            results[label] = {}
+            for name, (path, bodies) in table.items():
+                r = asyncio.run(load(f"http://127.0.0.1:{port}{path}", bodies, seconds,
+                                     args.concurrency, args.max_requests, procs))
+                results[label][name] = r
+                print(f"  {name:32s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.2f} ms  "
+                      f"p99 {r['p99_ms']:8.2f} ms  server CPU {r['server_cpu_ms']:7.3f} ms/req"
+                      f"  ({r['requests']} requests, "
+                      f"{r['errors']} errors)", flush=True)
+            mem[label] = memory(procs)
+            for pid, rss, pss in mem[label]:
+                print(f"  memory pid {pid}: RSS {rss:8.1f} MB  PSS {pss:8.1f} MB", flush=True)
+        finally:
+            stop(proc)
+
+    base = results["gensim+Flask"]
+    print("\nvs gensim+Flask (throughput ratio; server CPU per request ratio):")
+    for label in ("vecsmith 1 worker", "vecsmith 2 workers"):
+        for n in table:
+            mine = results[label][n]
+            print(f"  {label:20s} {n:32s} {mine['rps'] / base[n]['rps']:6.1f}x req/s   "
+                  f"{base[n]['server_cpu_ms'] / mine['server_cpu_ms']:6.1f}x less CPU")
+    out = CACHE / f"bench_serve{'_quick' if args.quick else ''}.json"
+    out.write_text(json.dumps({"results": results, "memory": mem}, indent=1))
+    print(f"(raw figures in {out})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
