@@ -5,6 +5,7 @@ Same features for every learner: character 1–4-grams of " " + word + " " (scik
 (featurising included) and measured in one run; VW and vecsmith times are the best of 3
 runs each, because the box is shared and noise only ever adds time. Read the ratios.
 
+  0. featurising alone (the parse kernel), ns per sample (`--parse-only` stops there);
   1. word → language, English vs German (wordfreq; 100k train / 20k test words);
   2. the same over 8 languages (one-vs-rest);
   3. a drift stream whose labelling flips halfway: progressive accuracy over time
@@ -12,7 +13,7 @@ runs each, because the box is shared and noise only ever adds time. Read the rat
   4. a synthetic stream (250,000 features, 25 per sample; 10M samples, 1M with --quick):
      samples/s, features/s and resident memory.
 
-Run:  .venv/bin/python benchmarks/bench_linear.py [--quick]
+Run:  .venv/bin/python benchmarks/bench_linear.py [--quick] [--parse-only]
 """
 
 from __future__ import annotations
@@ -305,9 +306,38 @@ def scale(n: int, results, d: int = 250_000, per: int = 25, chunk: int = 200_000
                             growth_after_first_chunk_mib=(peak - first_peak) / 2**20)
 
 
+def parse_speed(n: int, results) -> None:
+    """Featurising alone (the parse kernel): VW lines with a cross, in hashed and lookup mode,
+    and words into character 1-4-grams; CPU time per sample, best of REPEATS."""
+    from vecsmith.linear import Featurizer
+
+    rng = np.random.default_rng(0)
+    texts = [f"|a t{rng.integers(1000)} u{rng.integers(90)}:0.5 w{rng.integers(5000)} "
+             f"|b v{rng.integers(2000)} x{rng.integers(50)}" for _ in range(n)]
+    words = [f"w{rng.integers(10**6)}abc" for _ in range(n)]
+    cases = [("VW, hashed, -q ab", dict(bits=20, cross=["ab"]), texts),
+             ("VW, lookup, -q ab", dict(lookup=True, cross=["ab"]), texts),
+             ("words, char 1-4-grams", dict(bits=20, ngram_range=(1, 4)), words)]
+    print(f"\n== featurising {n} samples (CPU time, best of {REPEATS})")
+    out = {}
+    for name, kw, data in cases:
+        Featurizer(**kw).transform_texts(data[:100], grow=True)  # compile or load from cache
+        best = float("inf")
+        for _ in range(REPEATS):
+            f = Featurizer(**kw)
+            t0 = time.process_time()
+            f.transform_texts(data, grow=True)
+            best = min(best, time.process_time() - t0)
+        out[name] = best / n * 1e9
+        print(f"  {name:24s} {out[name]:7.0f} ns/sample")
+    results["parse_ns_per_sample"] = out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    ap.add_argument("--parse-only", action="store_true",
+                    help="only time featurising (200k samples per input kind)")
     ap.add_argument("--scale-samples", type=int, default=None,
                     help="samples in the synthetic stream (default 10M, 500k with --quick)")
     args = ap.parse_args()
@@ -324,6 +354,9 @@ def main() -> None:
     print(f"numba warm-up (compile or load from cache): {time.perf_counter() - t:.1f} s")
     print(f"machine: {os.cpu_count()} CPUs (shared with other jobs; read the ratios)")
     results: dict = {}
+    parse_speed(200_000, results)
+    if args.parse_only:
+        return
     classification("English vs German", ["en", "de"], 20_000 if q else 100_000,
                    5_000 if q else 20_000, results)
     classification("8 languages", LANGS8, 20_000 if q else 100_000, 5_000 if q else 20_000,

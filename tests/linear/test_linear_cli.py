@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -36,8 +38,16 @@ def test_train_prints_progressive_loss_and_test_reports_accuracy(data):
     res = run("train", data / "train.vw", "--model", data / "m.lin", "--cross", "ab",
               "--passes", "2", "--bits", "16")
     assert res.exit_code == 0, res.output
-    assert "progressive loss" in res.output and "pass 2" in res.output
-    assert "1024" not in res.output or True
+    out = res.output
+    assert "pass 1: 1000 examples, progressive loss" in out
+    assert "pass 2: 1000 examples" in out and "65536 weights x 1 heads, 2 classes" in out
+    # the progress table: VW's doubling example counter within the first pass's 1000 lines,
+    # each row's label the data's own, and an untrained model's first hinge loss of 1
+    table = [line.split() for line in out.splitlines() if re.match(r"^\s+[0-9.]+\s+[0-9.]+\s+\d+\s", line)]
+    assert [int(r[2]) for r in table] == [2**i for i in range(10)]
+    labels = (data / "train.vw").read_text().splitlines()
+    assert [r[3] for r in table] == [labels[int(r[2]) - 1].split()[0] for r in table]
+    assert float(table[0][0]) == 1.0
     m = OnlineLinearClassifier.load(data / "m.lin")
     assert m.get_params()["cross"] == ("ab",) and m.bits == 16 and int(m.t_[0]) == 2000
     res = run("test", data / "test.vw", "--model", data / "m.lin")

@@ -55,15 +55,18 @@ def test_char_ngrams_match_sklearn_char_wb():
 
 def test_input_kinds_agree():
     f = Featurizer(bits=18)
-    vw_text, toks, d1, d2 = f.transform([
-        "| hello world", ["hello", "world"], {"hello": 1, "world": 1.0},
-        {" ": ["hello", "world"]}]).indptr, None, None, None
-    b = f.transform(["| hello world", ["hello", "world"], {"hello": 1, "world": 1.0},
-                     {" ": ["hello", "world"]}, "hello world"])
-    r = rows(b)
-    assert r[0] == r[1] == r[2] == r[4]
-    assert r[3] == r[0]  # the default namespace written as " "
-    assert vw_text is not None and toks is None and d1 is None and d2 is None
+    kinds = ["| hello world", ["hello", "world"], {"hello": 1, "world": 1.0},
+             {" ": ["hello", "world"]}, "hello world"]
+    r = rows(f.transform(kinds))
+    # the reference: VW's hashes of the two words in the default namespace (seed 0)
+    expected = sorted((murmur3(w, 0) & (2**18 - 1), 1.0) for w in ("hello", "world"))
+    assert r == [expected] * 5  # the default namespace written as " " included
+    # alone or in a batch, each kind gives the same row
+    assert [rows(f.transform([k]))[0] for k in kinds] == r
+    # values travel too: a dict's value, a VW value, a namespace scale
+    hello = murmur3("hello", 0) & (2**18 - 1)
+    for sample in [{"hello": 2.5}, "| hello:2.5", "|:2.5 hello", "|:5 hello:0.5"]:
+        assert rows(f.transform([sample])) == [[(hello, 2.5)]], sample
 
 
 def test_values_and_namespace_scale():
@@ -101,17 +104,17 @@ def test_bad_inputs_raise_typed_errors():
     f = Featurizer()
     with pytest.raises(FeatureFormatError, match="bad number"):
         f.transform(["| x:abc"])
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="cannot read a int as features"):
         f.transform([42])
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="must not contain a newline"):
         f.transform(["| a\nb"])
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="dict feature 'x' has a object value"):
         f.transform([{"x": object()}])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"bits must be in 1\.\.31, got 0"):
         Featurizer(bits=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a cross is two namespace letters"):
         Featurizer(cross=["abc"])
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="samples are words"):
         Featurizer(ngram_range=(1, 3)).transform([["not", "a", "word"]])
 
 
@@ -122,10 +125,22 @@ def test_parse_vw_lines():
     texts, labels, w = read_vw(["en |w hello\n", "\n", "de 2 |w hallo"])
     assert texts == ["|w hello", "|w hallo"] and labels == ["en", "de"]
     assert w.tolist() == [1.0, 2.0]
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="no '\\|' namespace"):
         parse_vw_line("no bar here")
-    with pytest.raises(FeatureFormatError):
+    with pytest.raises(FeatureFormatError, match="bad importance 'notanumber'"):
         parse_vw_line("1 notanumber |a x")
+
+
+def test_vw_bytes_lines_utf8_or_a_typed_error_with_the_line():
+    texts, labels, _ = read_vw([b"en |w hello\n", b"de |w hallo"])
+    assert texts == ["|w hello", "|w hallo"] and labels == ["en", "de"]
+    latin1 = [b"en |w hello\n", "fr |w café\n".encode("latin-1")]
+    with pytest.raises(FeatureFormatError, match=r"line 2: not UTF-8 \(byte 9"):
+        read_vw(latin1)
+    with pytest.raises(FeatureFormatError, match="line 12: not UTF-8"):
+        read_vw(latin1, first_line=11)
+    with pytest.raises(FeatureFormatError, match="line 2: VW line has no"):
+        read_vw(["en |w x", "no bar"])
 
 
 def test_collision_rate_formula_matches_measurement():

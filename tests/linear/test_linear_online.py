@@ -137,8 +137,11 @@ def test_sklearn_contract_and_clone():
     params = clf.get_params()
     assert params["eta0"] == 0.3 and params["cross"] == ("ab",)
     assert not [k for k in vars(clf) if k.endswith("_")]  # __init__ only stores parameters
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="OnlineLinearClassifier instance is not fitted"):
         clf.predict(["| x"])
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    assert NotFittedError is SklearnNotFitted  # the name users import is scikit-learn's own
     clf.fit(["|a x", "|a y"] * 10, [0, 1] * 10)
     c = clone(clf)
     assert c.get_params() == clf.get_params() and not hasattr(c, "classes_")
@@ -176,7 +179,7 @@ def test_learns_binary_and_multiclass_text():
     proba = clf2.predict_proba(X[:50])
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert np.mean((proba[:, 1] > 0.5) == np.array(yb[:50])) > 0.95
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="predict_proba needs loss='logistic'"):
         clf.predict_proba(X[:2])
     names = [f for f, _ in clf.top_features(5, label="x")]
     assert all(n.startswith(" ^x") for n in names)
@@ -255,18 +258,18 @@ def test_input_validation():
         clf.partial_fit([["a"]], [5], classes=[0, 1])
     with pytest.raises(ValueError, match="labels"):
         OnlineLinearClassifier().partial_fit([["a"], ["b"]], [1], classes=[0, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="loss must be one of"):
         OnlineLinearClassifier(loss="squared").fit([["a"], ["b"]], [0, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="learning_rate must be one of"):
         OnlineLinearClassifier(learning_rate="optimal").fit([["a"], ["b"]], [0, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need at least two classes"):
         OnlineLinearClassifier().fit([["a"], ["b"]], [0, 0])
     with pytest.raises(ValueError, match="sample_weight"):
         OnlineLinearClassifier().fit([["a"], ["b"]], [0, 1], sample_weight=[1, -1])
     clf = OnlineLinearClassifier().fit([["a"], ["b"]], [0, 1])
     with pytest.raises(ValueError, match="input"):
         clf.partial_fit(sp.csr_matrix(np.eye(2)), [0, 1])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="X must be a sequence of samples"):
         clf.predict("| a b")
 
 
@@ -291,3 +294,33 @@ def test_dense_numeric_matrix_is_read_like_its_sparse_form():
     b = OnlineLinearClassifier().fit(X.toarray(), labels)
     assert np.array_equal(a.coef_, b.coef_)
     assert np.array_equal(a.predict(X), b.predict(X.toarray()))
+
+
+def textbook_hinge_sgd(samples, labels, eta, steps_on_margin=False):
+    """Plain SGD on the hinge loss max(0, 1 - y w.x), written from the textbook rule:
+    w <- w + eta * y * x when y w.x < 1, else w is left alone (also exactly at the margin).
+    Floats here are exact (powers of two), so float32 and float64 agree."""
+    w: dict[int, float] = {}
+    for x, label in zip(samples, labels):
+        y = 1.0 if label == 1 else -1.0
+        margin = y * sum(w.get(i, 0.0) * v for i, v in x.items())
+        if margin < 1.0 or (steps_on_margin and margin == 1.0):
+            for i, v in x.items():
+                w[i] = w.get(i, 0.0) + eta * y * v
+    return w
+
+
+def test_hinge_update_stops_exactly_at_the_margin():
+    # repeated samples walk their margin up in exact steps until it is exactly 1
+    samples = [{0: 1.0}] * 3 + [{1: 1.0}, {1: 2.0}] + [{2: 0.25}] * 100 + [{3: 0.5, 4: 0.5}] * 50
+    labels = [1, 1, 1, 0, 0] + [1] * 100 + [0] * 50
+    ref = textbook_hinge_sgd(samples, labels, eta=0.5)
+    assert ref == {0: 1.0, 1: -0.5, 2: 4.0, 3: -1.0, 4: -1.0}  # each ends on its margin
+    assert textbook_hinge_sgd(samples, labels, 0.5, steps_on_margin=True) != ref
+    clf = OnlineLinearClassifier(learning_rate="constant", eta0=0.5, safe=False,
+                                 fit_intercept=False)
+    prog = clf.progressive_fit(to_csr([list(x.items()) for x in samples], 5), labels,
+                               classes=[0, 1])
+    assert clf.coef_[0].tolist() == [ref[i] for i in range(5)]
+    # the progressive hinge loss of a sample on its margin is exactly 0
+    assert prog.losses[2] == 0.0 and prog.losses[4] == 0.0 and prog.losses[-1] == 0.0

@@ -102,7 +102,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(safetensors.numpy, "save_file", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         m.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.lin"]
@@ -111,7 +111,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 def test_bad_files_raise_format_error(tmp_path):
     bad = tmp_path / "bad.lin"
     bad.write_bytes(b"not a model at all")
-    with pytest.raises(LinearModelFormatError):
+    with pytest.raises(LinearModelFormatError, match="not a safetensors file"):
         OnlineLinearClassifier.load(bad)
     from safetensors.numpy import save_file
 
@@ -123,7 +123,7 @@ def test_bad_files_raise_format_error(tmp_path):
     OnlineLinearClassifier(lookup=True).fit(X, y).save(good)
     raw = good.read_bytes()
     good.with_name("trunc.lin").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(LinearModelFormatError):
+    with pytest.raises(LinearModelFormatError, match="not a safetensors file"):
         OnlineLinearClassifier.load(good.with_name("trunc.lin"))
     # a config that lies about the weight table size
     from safetensors import safe_open
@@ -134,14 +134,14 @@ def test_bad_files_raise_format_error(tmp_path):
     cfg = json.loads(meta["vecsmith.linear"])
     cfg["n_features"] += 5
     save_file(tensors, str(bad), metadata={"vecsmith.linear": json.dumps(cfg)})
-    with pytest.raises(LinearModelFormatError):
+    with pytest.raises(LinearModelFormatError, match="tensor 'weights' is"):
         OnlineLinearClassifier.load(bad)
     cfg["n_features"] -= 5
     cfg["version"] = 99
     save_file(tensors, str(bad), metadata={"vecsmith.linear": json.dumps(cfg)})
     with pytest.raises(LinearModelFormatError, match="v99"):
         OnlineLinearClassifier.load(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"missing\.lin"):
         OnlineLinearClassifier.load(tmp_path / "missing.lin")
 
 

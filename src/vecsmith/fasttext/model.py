@@ -35,7 +35,7 @@ from vecsmith.fasttext.format import (
     QuantMatrix,
     read_model_file,
 )
-from vecsmith.fasttext.predict import Predictor
+from vecsmith.fasttext.predict import CompiledPredictor
 from vecsmith.neighbours import analogy_query, rank
 from vecsmith.subwords import (
     SMALL_BATCH,
@@ -530,44 +530,26 @@ class FastTextModel:
 
     # -- supervised --------------------------------------------------------------------------
     @cached_property
-    def _predictor(self) -> Predictor:
+    def _predictor(self) -> CompiledPredictor:
         if self.args.model != 3:
             raise ValueError("predict needs a supervised model; this one is "
                              f"{self.args.model_name}")
-        out = self._file.output
-        if isinstance(out, DenseMatrix):
-            wo = np.ascontiguousarray(out.data)
-        else:
-            rows = _row_source(out)
-            wo = np.stack([mean_of_rows(rows, [i]) for i in range(out.m)]) if out.m else (
-                np.zeros((0, out.n), np.float32))
-        counts = self._dict.counts[self._nwords :]
-        return Predictor(self.args.loss, wo, counts)
+        table = self.word_table
+        return CompiledPredictor(self._file, (table.ids, table.slot_hashes),
+                                 self.subword_scheme.eos_ngrams)
 
     def predict(self, text: str | bytes | Sequence[str | bytes], k: int = 1,
-                threshold: float = 0.0, on_unicode_error: str = DEFAULT_ERRORS):
-        """Top-k labels and probabilities, as the official `predict` (one line or a list)."""
+                threshold: float = 0.0, on_unicode_error: str = DEFAULT_ERRORS, *,
+                threads: int | None = None):
+        """Top-k labels and probabilities of one line, or of a list of lines in one compiled
+        call, as the official `predict`: a str gives ``(labels_tuple, probs)``; a list gives
+        ``(labels, probs)`` with ``labels[i]`` the list of labels of text i (best first,
+        equal scores in the official order) and ``probs[i]`` its float64 array. `k=-1`: all
+        labels. `threads`: worker threads for large lists (default: one per core)."""
         self._file.check()  # a truncated map would SIGBUS (vecsmith._mapping.FileStamp)
-        if isinstance(text, (str, bytes)):
-            labels, probs = self._predict_one(text, k, threshold, on_unicode_error)
-            return tuple(labels), probs
-        results = [self._predict_one(t, k, threshold, on_unicode_error) for t in text]
-        return [r[0] for r in results], [r[1] for r in results]
-
-    def _predict_one(self, text, k, threshold, errors) -> tuple[list[str], np.ndarray]:
-        if k == -1:
-            k = self.nlabels
-        if k <= 0:
-            raise ValueError("k needs to be 1 or higher!")
-        predictor = self._predictor
-        rows, _ = self.line_rows(text)
-        if rows.size == 0:
-            return [], np.zeros(0, dtype=np.float64)
-        hidden = self.rows_mean(rows)
-        ids, probs = predictor.predict(hidden, k, threshold)
-        labels = self.labels if errors == DEFAULT_ERRORS else self.get_labels(
-            on_unicode_error=errors)
-        return [labels[i] for i in ids], probs
+        labels = self.labels if on_unicode_error == DEFAULT_ERRORS else self.get_labels(
+            on_unicode_error=on_unicode_error)
+        return self._predictor.predict(text, k, threshold, labels, threads)
 
 
 def _float_norm(v: np.ndarray) -> np.float32:

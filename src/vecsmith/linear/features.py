@@ -26,13 +26,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
-from numba import types
-from numba.typed import Dict
 
-FNV_PRIME = 16777619
-_SEED2 = 0x5BD1E995  # second murmur seed for the 64-bit lookup fingerprint
+from ._lazy import load, parse_kernels
+from .constants import MAX_BITS, InputMode
 
 # Characters VW reserves; inside token lists and dict keys they are replaced before hashing.
 _RESERVED = {ord(" "): "_", ord("|"): "¦", ord(":"): "꞉", ord("\n"): "_", ord("\t"): "_",
@@ -50,451 +47,12 @@ def collision_rate(n_features: int, bits: int) -> float:
     return 1.0 - math.exp(-n_features / float(2**bits))
 
 
-# ----------------------------------------------------------------------------- hashing kernels
-
-
-@nb.njit(cache=True, inline="always")
-def _rotl(x, r):
-    return ((x << np.uint32(r)) | (x >> np.uint32(32 - r))) & np.uint32(0xFFFFFFFF)
-
-
-@nb.njit(cache=True)
-def murmur3_32(buf, start, end, seed):
-    """murmur3_x86_32 of ``buf[start:end]`` (uint8) with `seed`; returns a uint32."""
-    c1 = np.uint32(0xCC9E2D51)
-    c2 = np.uint32(0x1B873593)
-    h = np.uint32(seed)
-    n = end - start
-    nblocks = n // 4
-    for i in range(nblocks):
-        p = start + 4 * i
-        k = (np.uint32(buf[p]) | (np.uint32(buf[p + 1]) << np.uint32(8))
-             | (np.uint32(buf[p + 2]) << np.uint32(16)) | (np.uint32(buf[p + 3]) << np.uint32(24)))
-        k = np.uint32(k * c1)
-        k = _rotl(k, 15)
-        k = np.uint32(k * c2)
-        h = np.uint32(h ^ k)
-        h = _rotl(h, 13)
-        h = np.uint32(h * np.uint32(5) + np.uint32(0xE6546B64))
-    tail = start + 4 * nblocks
-    k = np.uint32(0)
-    rem = n & 3
-    if rem == 3:
-        k = np.uint32(k ^ (np.uint32(buf[tail + 2]) << np.uint32(16)))
-    if rem >= 2:
-        k = np.uint32(k ^ (np.uint32(buf[tail + 1]) << np.uint32(8)))
-    if rem >= 1:
-        k = np.uint32(k ^ np.uint32(buf[tail]))
-        k = np.uint32(k * c1)
-        k = _rotl(k, 15)
-        k = np.uint32(k * c2)
-        h = np.uint32(h ^ k)
-    h = np.uint32(h ^ np.uint32(n))
-    h = np.uint32(h ^ (h >> np.uint32(16)))
-    h = np.uint32(h * np.uint32(0x85EBCA6B))
-    h = np.uint32(h ^ (h >> np.uint32(13)))
-    h = np.uint32(h * np.uint32(0xC2B2AE35))
-    h = np.uint32(h ^ (h >> np.uint32(16)))
-    return h
-
-
 def murmur3(text: str | bytes, seed: int = 0) -> int:
     """murmur3_x86_32 of a string's UTF-8 bytes (the hash VW uses), as a Python int."""
     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8)
-    return int(murmur3_32(buf, 0, len(buf), np.uint32(seed & 0xFFFFFFFF)))
-
-
-@nb.njit(cache=True, inline="always")
-def _mix64(a, b):
-    """Combine two uint64 keys into one (for cross features in lookup mode)."""
-    x = (a * np.uint64(0x9E3779B97F4A7C15)) ^ b
-    x ^= x >> np.uint64(31)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(29)
-    return x
-
-
-# ----------------------------------------------------------------------------- parse kernel
-
-
-@nb.njit(cache=True)
-def _parse_float(buf, s, e):
-    """Parse a decimal float from bytes; returns (value, ok)."""
-    if s >= e:
-        return 0.0, False
-    i = s
-    sign = 1.0
-    if buf[i] == 45:  # '-'
-        sign = -1.0
-        i += 1
-    elif buf[i] == 43:
-        i += 1
-    val = 0.0
-    digits = 0
-    while i < e and 48 <= buf[i] <= 57:
-        val = val * 10.0 + (buf[i] - 48)
-        i += 1
-        digits += 1
-    if i < e and buf[i] == 46:  # '.'
-        i += 1
-        scale = 0.1
-        while i < e and 48 <= buf[i] <= 57:
-            val += (buf[i] - 48) * scale
-            scale *= 0.1
-            i += 1
-            digits += 1
-    if digits == 0:
-        return 0.0, False
-    if i < e and (buf[i] == 101 or buf[i] == 69):  # e / E
-        i += 1
-        esign = 1
-        if i < e and (buf[i] == 45 or buf[i] == 43):
-            if buf[i] == 45:
-                esign = -1
-            i += 1
-        ex = 0
-        ed = 0
-        while i < e and 48 <= buf[i] <= 57:
-            ex = ex * 10 + (buf[i] - 48)
-            i += 1
-            ed += 1
-        if ed == 0:
-            return 0.0, False
-        val *= 10.0 ** (esign * ex)
-    if i != e:
-        return 0.0, False
-    return sign * val, True
-
-
-@nb.njit(cache=True)
-def _grow(a, need):
-    """`a`, or a copy with room for `need` items (doubling); numba compiles one per dtype."""
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    b[: a.shape[0]] = a
-    return b
-
-
-@nb.njit(cache=True)
-def _parse_kernel(buf, ends, mode, ngram_lo, ngram_hi, seed, cross_a, cross_b, lookup,
-                  mask, table, grow, keep_names, named):
-    """Parse samples ``buf[ends[i-1]+1 : ends[i]]`` into CSR (indptr, indices, values).
-
-    mode 0: VW feature text ``|ns[:scale] f[:v] ...`` (a bare ``f g`` is the default
-    namespace); mode 1: one word per sample, features = its character n-grams of
-    ``" " + word + " "`` with n in [ngram_lo, ngram_hi] (scikit-learn's ``char_wb``).
-    In lookup mode `table` maps 64-bit fingerprints to ids and grows when `grow`.
-    New features (first time seen, when `keep_names`) are reported as rows of `newrec`:
-    (index, sample, start_a, end_a, nsstart_a, nsend_a, start_b, end_b, nsstart_b, nsend_b)
-    byte ranges so that the caller can build their names.
-    """
-    n = ends.shape[0]
-    indptr = np.zeros(n + 1, np.int64)
-    cap = max(16, buf.shape[0] * 2)
-    indices = np.empty(cap, np.int64)
-    values = np.empty(cap, np.float32)
-    newrec = np.empty((0, 10), np.int64)
-    nnew = 0
-    n_cross = cross_a.shape[0]
-    # per-sample scratch: parsed features with namespace first letter and byte ranges
-    sc_h = np.empty(64, np.uint64)  # hash (uint32 in hash mode) or 64-bit key
-    sc_v = np.empty(64, np.float32)
-    sc_ns = np.empty(64, np.int64)  # namespace first byte
-    sc_r = np.empty((64, 4), np.int64)  # feature start, end, ns start, ns end
-    pad = np.empty(4096, np.uint8)
-    nnz = 0
-    start = 0
-    for s in range(n):
-        end = ends[s]
-        m = 0
-        if mode == 0:
-            i = start
-            ns_first = 32  # ' '
-            ns_hash = np.uint32(seed)
-            ns2 = np.uint32(seed ^ _SEED2)
-            ns_s = 0
-            ns_e = 0
-            scale = 1.0
-            while i < end:
-                c = buf[i]
-                if c == 32 or c == 9 or c == 13:
-                    i += 1
-                    continue
-                if c == 124:  # '|' starts a namespace
-                    j = i + 1
-                    if j < end and buf[j] != 32 and buf[j] != 9:
-                        k = j
-                        while k < end and buf[k] != 32 and buf[k] != 9 and buf[k] != 58:
-                            k += 1
-                        ns_s = j
-                        ns_e = k
-                        ns_first = buf[j]
-                        ns_hash = murmur3_32(buf, j, k, np.uint32(seed))
-                        ns2 = murmur3_32(buf, j, k, np.uint32(seed ^ _SEED2))
-                        scale = 1.0
-                        if k < end and buf[k] == 58:
-                            k2 = k + 1
-                            while k2 < end and buf[k2] != 32 and buf[k2] != 9:
-                                k2 += 1
-                            sv, ok = _parse_float(buf, k + 1, k2)
-                            if not ok:
-                                return indptr, indices, values, newrec[:nnew], -(s + 1)
-                            scale = sv
-                            k = k2
-                        i = k
-                    else:
-                        ns_first = 32
-                        ns_hash = np.uint32(seed)
-                        ns2 = np.uint32(seed ^ _SEED2)
-                        ns_s = 0
-                        ns_e = 0
-                        scale = 1.0
-                        i = j
-                    continue
-                # a feature token
-                j = i
-                colon = -1
-                while j < end and buf[j] != 32 and buf[j] != 9 and buf[j] != 124:
-                    if buf[j] == 58 and colon < 0:
-                        colon = j
-                    j += 1
-                fe = j if colon < 0 else colon
-                v = 1.0
-                if colon >= 0:
-                    v, ok = _parse_float(buf, colon + 1, j)
-                    if not ok:
-                        return indptr, indices, values, newrec[:nnew], -(s + 1)
-                if fe > i:
-                    if m >= sc_h.shape[0]:
-                        sc_h = _grow(sc_h, 2 * m)
-                        sc_v = _grow(sc_v, 2 * m)
-                        sc_ns = _grow(sc_ns, 2 * m)
-                        big = np.empty((2 * m, 4), np.int64)
-                        big[:m] = sc_r[:m]
-                        sc_r = big
-                    h1 = murmur3_32(buf, i, fe, ns_hash)
-                    if lookup:
-                        h2 = murmur3_32(buf, i, fe, ns2)
-                        sc_h[m] = (np.uint64(h2) << np.uint64(32)) | np.uint64(h1)
-                    else:
-                        sc_h[m] = np.uint64(h1)
-                    sc_v[m] = v * scale
-                    sc_ns[m] = ns_first
-                    sc_r[m, 0] = i
-                    sc_r[m, 1] = fe
-                    sc_r[m, 2] = ns_s
-                    sc_r[m, 3] = ns_e
-                    m += 1
-                i = j
-        else:
-            # character n-grams of " " + word + " "
-            wl = end - start
-            if wl + 2 > pad.shape[0]:
-                pad = np.empty(2 * (wl + 2), np.uint8)
-            pad[0] = 32
-            pad[1:wl + 1] = buf[start:end]
-            pad[wl + 1] = 32
-            L = wl + 2
-            # char start offsets (UTF-8 lead bytes)
-            nch = 0
-            cst = np.empty(L + 1, np.int64)
-            for b in range(L):
-                if (pad[b] & 0xC0) != 0x80:
-                    cst[nch] = b
-                    nch += 1
-            cst[nch] = L
-            for ng in range(ngram_lo, ngram_hi + 1):
-                if nch < ng:
-                    # scikit-learn char_wb: a padded word shorter than n yields itself once
-                    starts_n = 1
-                    glen = nch
-                else:
-                    starts_n = nch - ng + 1
-                    glen = ng
-                for p in range(starts_n):
-                    if m >= sc_h.shape[0]:
-                        sc_h = _grow(sc_h, 2 * m)
-                        sc_v = _grow(sc_v, 2 * m)
-                        sc_ns = _grow(sc_ns, 2 * m)
-                        big = np.empty((2 * m, 4), np.int64)
-                        big[:m] = sc_r[:m]
-                        sc_r = big
-                    a = cst[p]
-                    bnd = cst[p + glen]
-                    h1 = murmur3_32(pad, a, bnd, np.uint32(seed))
-                    if lookup:
-                        h2 = murmur3_32(pad, a, bnd, np.uint32(seed ^ _SEED2))
-                        sc_h[m] = (np.uint64(h2) << np.uint64(32)) | np.uint64(h1)
-                    else:
-                        sc_h[m] = np.uint64(h1)
-                    sc_v[m] = 1.0
-                    sc_ns[m] = 32
-                    # offsets refer to the padded word: store relative to sample start - 1
-                    sc_r[m, 0] = start - 1 + a
-                    sc_r[m, 1] = start - 1 + bnd
-                    sc_r[m, 2] = 0
-                    sc_r[m, 3] = 0
-                    m += 1
-                if nch <= ng:
-                    break  # as scikit-learn: a padded word no longer than n is counted once
-        # count crosses to reserve space
-        total = m
-        for c in range(n_cross):
-            na = 0
-            nb_ = 0
-            for f in range(m):
-                if sc_ns[f] == cross_a[c]:
-                    na += 1
-                if sc_ns[f] == cross_b[c]:
-                    nb_ += 1
-            if cross_a[c] == cross_b[c]:
-                total += na * (na + 1) // 2
-            else:
-                total += na * nb_
-        if nnz + total > indices.shape[0]:
-            indices = _grow(indices, nnz + total)
-            values = _grow(values, nnz + total)
-        for f in range(m):
-            if lookup:
-                key = np.int64(sc_h[f])
-                if key in table:
-                    idx = table[key]
-                elif grow:
-                    idx = len(table)
-                    table[key] = idx
-                    if keep_names:
-                        if nnew >= newrec.shape[0]:
-                            nr = np.empty((max(64, 2 * nnew), 10), np.int64)
-                            nr[:nnew] = newrec[:nnew]
-                            newrec = nr
-                        newrec[nnew, 0] = idx
-                        newrec[nnew, 1] = s
-                        newrec[nnew, 2:6] = sc_r[f]
-                        newrec[nnew, 6:10] = -1
-                        nnew += 1
-                else:
-                    continue
-            else:
-                idx = np.int64(sc_h[f] & np.uint64(mask))
-                if keep_names and not named[idx]:
-                    named[idx] = True
-                    if nnew >= newrec.shape[0]:
-                        nr = np.empty((max(64, 2 * nnew), 10), np.int64)
-                        nr[:nnew] = newrec[:nnew]
-                        newrec = nr
-                    newrec[nnew, 0] = idx
-                    newrec[nnew, 1] = s
-                    newrec[nnew, 2:6] = sc_r[f]
-                    newrec[nnew, 6:10] = -1
-                    nnew += 1
-            indices[nnz] = idx
-            values[nnz] = sc_v[f]
-            nnz += 1
-        for c in range(n_cross):
-            same = cross_a[c] == cross_b[c]
-            for f in range(m):
-                if sc_ns[f] != cross_a[c]:
-                    continue
-                g0 = f if same else 0
-                for g in range(g0, m):
-                    if sc_ns[g] != cross_b[c]:
-                        continue
-                    isnew = False
-                    if lookup:
-                        key = np.int64(_mix64(sc_h[f], sc_h[g]))
-                        if key in table:
-                            idx = table[key]
-                        elif grow:
-                            idx = len(table)
-                            table[key] = idx
-                            isnew = keep_names
-                        else:
-                            continue
-                    else:
-                        hx = (np.uint64(FNV_PRIME) * sc_h[f]) ^ sc_h[g]
-                        idx = np.int64(hx & np.uint64(mask))
-                        if keep_names and not named[idx]:
-                            named[idx] = True
-                            isnew = True
-                    if isnew:
-                        if nnew >= newrec.shape[0]:
-                            nr = np.empty((max(64, 2 * nnew), 10), np.int64)
-                            nr[:nnew] = newrec[:nnew]
-                            newrec = nr
-                        newrec[nnew, 0] = idx
-                        newrec[nnew, 1] = s
-                        newrec[nnew, 2:6] = sc_r[f]
-                        newrec[nnew, 6:10] = sc_r[g]
-                        nnew += 1
-                    indices[nnz] = idx
-                    values[nnz] = sc_v[f] * sc_v[g]
-                    nnz += 1
-        indptr[s + 1] = nnz
-        start = end + 1
-    return indptr, indices[:nnz], values[:nnz], newrec[:nnew], 0
-
-
-@nb.njit(cache=True)
-def _padded_byte(buf, p, ws, we):
-    """Byte at position p of a word's padded form (positions ws-1 and we are the pad)."""
-    if p == ws - 1 or p == we:
-        return np.uint8(32)
-    return buf[p]
-
-
-@nb.njit(cache=True)
-def _build_names(buf, ends, newrec, ngrams):
-    """Name bytes of new features: ``ns^feature`` (``ns^f*ns^g`` for crosses) or the n-gram."""
-    n = newrec.shape[0]
-    offsets = np.zeros(n + 1, np.int64)
-    total = 0
-    for r in range(n):
-        for part in range(2):
-            c = 2 + 4 * part
-            if newrec[r, c] < 0 and part == 1:
-                continue
-            fs, fe, ns_s, ns_e = newrec[r, c], newrec[r, c + 1], newrec[r, c + 2], newrec[r, c + 3]
-            if ngrams:
-                total += fe - fs
-            else:
-                total += (ns_e - ns_s if ns_e > ns_s else 1) + 1 + (fe - fs)
-            if part == 1:
-                total += 1
-        offsets[r + 1] = total
-    out = np.empty(total, np.uint8)
-    pos = 0
-    for r in range(n):
-        s = newrec[r, 1]
-        ws = 0 if s == 0 else ends[s - 1] + 1
-        we = ends[s]
-        for part in range(2):
-            c = 2 + 4 * part
-            if newrec[r, c] < 0 and part == 1:
-                continue
-            if part == 1:
-                out[pos] = 42  # '*'
-                pos += 1
-            fs, fe, ns_s, ns_e = newrec[r, c], newrec[r, c + 1], newrec[r, c + 2], newrec[r, c + 3]
-            if ngrams:
-                for p in range(fs, fe):
-                    out[pos] = _padded_byte(buf, p, ws, we)
-                    pos += 1
-            else:
-                if ns_e > ns_s:
-                    for p in range(ns_s, ns_e):
-                        out[pos] = buf[p]
-                        pos += 1
-                else:
-                    out[pos] = 32
-                    pos += 1
-                out[pos] = 94  # '^'
-                pos += 1
-                for p in range(fs, fe):
-                    out[pos] = buf[p]
-                    pos += 1
-    return newrec[:, 0].copy(), offsets, out
+    hashing = load("vecsmith.linear._hashing", "murmur3")
+    return int(hashing.murmur3_32(buf, 0, len(buf), np.uint32(seed & 0xFFFFFFFF)))
 
 
 # ----------------------------------------------------------------------------- Python side
@@ -596,16 +154,33 @@ def parse_vw_line(line: str) -> tuple[str | None, float, str | None, str]:
     return label, importance, tag, "|" + feats
 
 
-def read_vw(lines: Iterable[str]) -> tuple[list[str], list[str | None], np.ndarray]:
-    """Parse VW lines into (feature texts, labels or None, importance weights)."""
+def read_vw(lines: Iterable[str | bytes], first_line: int = 1
+            ) -> tuple[list[str], list[str | None], np.ndarray]:
+    """Parse VW lines into (feature texts, labels or None, importance weights).
+
+    Lines may be bytes (a file opened in binary mode); they must be UTF-8. A line that is not
+    (e.g. Latin-1), or that is not a VW line, raises FeatureFormatError naming its number,
+    counted from `first_line`: re-encode such a file first (``iconv -f latin1 -t utf-8``).
+    """
     texts: list[str] = []
     labels: list[str | None] = []
     weights: list[float] = []
-    for line in lines:
+    for number, line in enumerate(lines, first_line):
+        if isinstance(line, (bytes, bytearray)):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = bytes(line[exc.start : exc.start + 1])
+                raise FeatureFormatError(
+                    f"line {number}: not UTF-8 (byte {exc.start}: {bad!r}); re-encode the "
+                    "file as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
         line = line.rstrip("\n")
         if not line.strip():
             continue
-        label, imp, _tag, feats = parse_vw_line(line)
+        try:
+            label, imp, _tag, feats = parse_vw_line(line)
+        except FeatureFormatError as exc:
+            raise FeatureFormatError(f"line {number}: {exc}") from None
         texts.append(feats)
         labels.append(label)
         weights.append(imp)
@@ -626,8 +201,8 @@ def parse_cross(spec: str | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def new_table():
-    """An empty lookup table (64-bit fingerprint → id)."""
-    return Dict.empty(key_type=types.int64, value_type=types.int64)
+    """An empty lookup table (64-bit fingerprint → id): a numba typed dict."""
+    return parse_kernels().new_table()
 
 
 class Featurizer:
@@ -640,8 +215,8 @@ class Featurizer:
     def __init__(self, bits: int = 18, lookup: bool = False, cross: Sequence[str] = (),
                  ngram_range: tuple[int, int] | None = None, seed: int = 0,
                  keep_names: bool = True) -> None:
-        if not 1 <= int(bits) <= 31:
-            raise ValueError(f"bits must be in 1..31, got {bits}")
+        if not 1 <= int(bits) <= MAX_BITS:
+            raise ValueError(f"bits must be in 1..{MAX_BITS}, got {bits}")
         self.bits = int(bits)
         self.lookup = bool(lookup)
         self.cross = tuple(cross)
@@ -685,8 +260,9 @@ class Featurizer:
             if len(ends) != len(texts):
                 raise FeatureFormatError("a sample contains a newline")
         lo, hi = self.ngram_range if ngrams else (1, 1)
-        indptr, indices, values, newrec, err = _parse_kernel(
-            buf, ends, 1 if ngrams else 0, lo, hi, self.seed, self.cross_a, self.cross_b,
+        mode = InputMode.CHAR_NGRAMS if ngrams else InputMode.VW
+        indptr, indices, values, newrec, err = parse_kernels().parse_kernel(
+            buf, ends, int(mode), lo, hi, self.seed, self.cross_a, self.cross_b,
             self.lookup, np.uint64(2**self.bits - 1), self.table, grow, self.keep_names,
             self._named)
         if err < 0:
@@ -698,7 +274,7 @@ class Featurizer:
 
     def _record_names(self, buf: np.ndarray, ends: np.ndarray, newrec: np.ndarray,
                       ngrams: bool) -> None:
-        ids, offsets, raw = _build_names(buf, ends, newrec, ngrams)
+        ids, offsets, raw = parse_kernels().build_names(buf, ends, newrec, ngrams)
         self._name_chunks.append((ids, offsets, raw))
         self._names_cache = None
 
@@ -732,9 +308,3 @@ class Featurizer:
     def clone_empty(self) -> Featurizer:
         return Featurizer(self.bits, self.lookup, self.cross, self.ngram_range, self.seed,
                           self.keep_names)
-
-
-@nb.njit(cache=True)
-def _fill_table_kernel(table, keys, ids):
-    for i in range(keys.shape[0]):
-        table[keys[i]] = ids[i]

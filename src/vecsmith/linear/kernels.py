@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
+try:
+    import numba as nb
+except ImportError as exc:  # numba is in the 'linear' extra
+    from ._lazy import missing
+
+    raise missing(exc, "vecsmith.linear's compiled kernels") from exc
 import numpy as np
 
-HINGE = 0
-LOGISTIC = 1
-CONSTANT = 0
-INVSCALING = 1
-ADAPTIVE = 2
+from .constants import Loss, Schedule
+
+HINGE = int(Loss.HINGE)  # plain ints: what the compiled code compares against
+LOGISTIC = int(Loss.LOGISTIC)
+CONSTANT = int(Schedule.CONSTANT)
+INVSCALING = int(Schedule.INVSCALING)
+ADAPTIVE = int(Schedule.ADAPTIVE)
 
 
 @nb.njit(cache=True, inline="always")

@@ -9,33 +9,26 @@ prediction are numba kernels (see :mod:`vecsmith.linear.kernels` for the exact f
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vecsmith._atomic import atomic_path
+from . import serialize
+from ._lazy import missing, sgd_kernels
+from .constants import LOSSES, SCHEDULES
+from .features import Featurizer, SparseBatch
+from .serialize import LinearModelFormatError
 
-from . import kernels
-from .features import Featurizer, SparseBatch, new_table
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as exc:  # scikit-learn is in the 'linear' extra
+    raise missing(exc, "OnlineLinearClassifier") from exc
 
-FORMAT = "vecsmith.linear"
-FORMAT_VERSION = 1
-
-_LOSSES = {"hinge": kernels.HINGE, "logistic": kernels.LOGISTIC, "log_loss": kernels.LOGISTIC}
-_SCHEDULES = {"constant": kernels.CONSTANT, "invscaling": kernels.INVSCALING,
-              "adaptive": kernels.ADAPTIVE}
-
-
-class LinearModelFormatError(ValueError):
-    """A saved linear model is malformed, truncated or from another format."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The model has not seen any training data yet."""
+__all__ = ["LinearModelFormatError", "NotFittedError", "OnlineLinearClassifier", "Progressive"]
 
 
 @dataclass
@@ -124,11 +117,11 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
 
     def _check_params(self) -> None:
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {sorted(_LOSSES)}, got {self.loss!r}")
-        if self.learning_rate not in _SCHEDULES:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if self.learning_rate not in SCHEDULES:
             raise ValueError(
-                f"learning_rate must be one of {sorted(_SCHEDULES)}, got {self.learning_rate!r}")
+                f"learning_rate must be one of {sorted(SCHEDULES)}, got {self.learning_rate!r}")
         if not (self.eta0 > 0):
             raise ValueError(f"eta0 must be > 0, got {self.eta0}")
         if self.alpha < 0 or self.eta_floor < 0 or self.power_t < 0:
@@ -293,10 +286,10 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("negative feature index")
         if batch.nnz and not np.all(np.isfinite(batch.values)):
             raise ValueError("feature values must be finite")
-        kernels.train_kernel(
+        sgd_kernels().train_kernel(
             batch.indptr, batch.indices, batch.values, yk, sw, self.weights_, self.adagrad_,
             self.avg_acc_, self.intercept_, self.adagrad_intercept_, self.avg_intercept_acc_,
-            self.t_, _LOSSES[self.loss], _SCHEDULES[self.learning_rate], float(self.eta0),
+            self.t_, int(LOSSES[self.loss]), int(SCHEDULES[self.learning_rate]), float(self.eta0),
             float(self.power_t), float(self.eta_floor), float(self.alpha), bool(self.average),
             self._avg_start(),
             bool(self.fit_intercept), bool(self.safe), out_pred, out_loss)
@@ -337,9 +330,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ prediction
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "classes_"):
-            raise NotFittedError("this OnlineLinearClassifier is not fitted yet; call fit or "
-                                 "partial_fit first")
+        check_is_fitted(self, "classes_")
 
     def _predict_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The weights used for prediction: the running average when `average`."""
@@ -367,7 +358,7 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         step = int(self.batch_size) * 4
         for lo in range(0, n, step):
             batch = self._featurize(X[lo:lo + step], grow=False)
-            parts.append(kernels.predict_kernel(batch.indptr, batch.indices, batch.values, W, b))
+            parts.append(sgd_kernels().predict_kernel(batch.indptr, batch.indices, batch.values, W, b))
         scores = np.concatenate(parts) if parts else scores
         return scores[:, 0] if W.shape[1] == 1 else scores
 
@@ -427,158 +418,16 @@ class OnlineLinearClassifier(ClassifierMixin, BaseEstimator):
         The full file holds the learner state (AdaGrad sums, averaging accumulators, step
         count, lookup table), so `load` + `partial_fit` continues bit-identically. With
         `predict_only` it keeps only the prediction weights (averaged when `average`).
+        See :mod:`vecsmith.linear.serialize` for the layout.
         """
-        from safetensors.numpy import save_file
-
         self._check_fitted()
-        n = self.n_features_
-        f = self.featurizer_
-        tensors: dict[str, np.ndarray] = {}
-        if predict_only:
-            W, b = self._predict_weights()
-            tensors["weights"] = np.ascontiguousarray(W[:n])
-            tensors["intercept"] = np.asarray(b, np.float64)
-        else:
-            tensors["weights"] = np.ascontiguousarray(self.weights_[:n])
-            tensors["intercept"] = self.intercept_
-            tensors["adagrad_intercept"] = self.adagrad_intercept_
-            tensors["avg_intercept_acc"] = self.avg_intercept_acc_
-            if self.adagrad_.shape[0]:
-                tensors["adagrad"] = np.ascontiguousarray(self.adagrad_[:n])
-            if self.avg_acc_.shape[0]:
-                tensors["avg_acc"] = np.ascontiguousarray(self.avg_acc_[:n])
-            if f._named.shape[0]:
-                tensors["named_bits"] = np.packbits(f._named)
-        if f.lookup and self.input_kind_ != "sparse":
-            keys = np.fromiter(f.table.keys(), np.int64, len(f.table))
-            ids = np.fromiter(f.table.values(), np.int64, len(f.table))
-            tensors["lookup_keys"] = keys
-            tensors["lookup_ids"] = ids
-        if f._name_chunks and self.input_kind_ != "sparse":
-            ids, offsets, raw = f.name_arrays()
-            tensors["name_ids"] = ids
-            tensors["name_offsets"] = offsets
-            tensors["name_bytes"] = raw if len(raw) else np.zeros(1, np.uint8)
-        classes = self.classes_
-        config = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "params": {k: (list(v) if isinstance(v, tuple) else v)
-                       for k, v in self.get_params().items()},
-            "classes": classes.tolist(),
-            "classes_dtype": classes.dtype.str if classes.dtype.kind != "O" else "str",
-            "t": int(self.t_[0]),
-            "input_kind": self.input_kind_,
-            "n_features": int(n),
-            "predict_only": bool(predict_only or getattr(self, "predict_only_", False)),
-        }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"vecsmith.linear": json.dumps(config)})
+        serialize.save_model(self, path, predict_only)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> OnlineLinearClassifier:
-        """Read a model written by :meth:`save` (validated; no code is executed)."""
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="numpy") as fh:
-                meta = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        except (SafetensorError, OSError, ValueError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise LinearModelFormatError(f"{path}: not a safetensors file ({exc})") from exc
-        if "vecsmith.linear" not in meta:
-            raise LinearModelFormatError(f"{path}: not a vecsmith.linear model (no config)")
-        try:
-            config = json.loads(meta["vecsmith.linear"])
-        except json.JSONDecodeError as exc:
-            raise LinearModelFormatError(f"{path}: config is not JSON ({exc})") from exc
-        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
-            raise LinearModelFormatError(
-                f"{path}: format {config.get('format')!r} v{config.get('version')!r}, "
-                f"expected {FORMAT} v{FORMAT_VERSION}")
-        params = dict(config["params"])
-        for key in ("cross", "ngram_range"):
-            if isinstance(params.get(key), list):
-                params[key] = tuple(params[key])
-        try:
-            model = cls(**params)
-            model._check_params()
-        except (TypeError, ValueError) as exc:
-            raise LinearModelFormatError(f"{path}: bad parameters ({exc})") from exc
-        cdt = config["classes_dtype"]
-        classes = np.asarray(config["classes"], dtype=None if cdt == "str" else np.dtype(cdt))
-        n = int(config["n_features"])
-        W = tensors.get("weights")
-        if W is None or W.ndim != 2 or W.shape[0] != n or W.dtype != np.float32:
-            raise LinearModelFormatError(f"{path}: weights missing or not ({n}, K) float32")
-        K = 1 if len(classes) == 2 else len(classes)
-        if W.shape[1] != K:
-            raise LinearModelFormatError(f"{path}: weights have {W.shape[1]} heads, expected {K}")
-        model._init_state(classes)
-        model.input_kind_ = config["input_kind"]
-        model.predict_only_ = bool(config["predict_only"])
-        rows = n if (model.lookup or model.input_kind_ == "sparse") else 2 ** int(model.bits)
-        if rows != n:
-            raise LinearModelFormatError(f"{path}: {n} weight rows, expected {rows}")
-        model.weights_ = W.copy()
-        model._n_rows = n
-
-        def vec(name: str, shape, dtype) -> np.ndarray:
-            a = tensors.get(name)
-            if a is None or a.shape != shape or a.dtype != dtype:
-                raise LinearModelFormatError(f"{path}: tensor {name!r} missing or not "
-                                             f"{shape} {np.dtype(dtype)}")
-            return a.copy()
-
-        model.intercept_ = vec("intercept", (K,), np.float64)
-        if not model.predict_only_:
-            model.adagrad_intercept_ = vec("adagrad_intercept", (K,), np.float64)
-            model.avg_intercept_acc_ = vec("avg_intercept_acc", (K,), np.float64)
-            model.adagrad_ = (vec("adagrad", (n, K), np.float32)
-                              if model.learning_rate == "adaptive" else np.zeros((0, K), np.float32))
-            model.avg_acc_ = (vec("avg_acc", (n, K), np.float64)
-                              if model.average else np.zeros((0, K), np.float64))
-        else:
-            model.adagrad_ = np.zeros((0, K), np.float32)
-            model.avg_acc_ = np.zeros((0, K), np.float64)
-        model.t_ = np.array([int(config["t"])], np.int64)
-        f = model.featurizer_
-        if model.lookup and model.input_kind_ != "sparse":
-            keys = tensors.get("lookup_keys")
-            ids = tensors.get("lookup_ids")
-            if keys is None or ids is None or keys.shape != ids.shape or len(keys) != n:
-                raise LinearModelFormatError(f"{path}: lookup table missing or not {n} entries")
-            if len(ids) and (ids.min() < 0 or ids.max() >= n or len(np.unique(ids)) != n):
-                raise LinearModelFormatError(f"{path}: lookup ids are not 0..{n - 1}")
-            f.table = new_table()
-            _fill_table(f.table, keys.astype(np.int64), ids.astype(np.int64))
-        if "named_bits" in tensors and f._named.shape[0]:
-            bits = np.unpackbits(tensors["named_bits"])[: f._named.shape[0]]
-            if len(bits) != f._named.shape[0]:
-                raise LinearModelFormatError(f"{path}: named_bits has the wrong size")
-            f._named = bits.astype(np.bool_)
-        if "name_ids" in tensors:
-            ids = tensors["name_ids"]
-            off = tensors.get("name_offsets")
-            raw = tensors.get("name_bytes")
-            if off is None or raw is None or len(off) != len(ids) + 1 or (
-                    len(off) and (off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > len(raw))):
-                raise LinearModelFormatError(f"{path}: feature names are malformed")
-            if ids.dtype != np.int64 or raw.dtype != np.uint8 or off.dtype != np.int64:
-                raise LinearModelFormatError(f"{path}: feature names have the wrong dtypes")
-            f.add_names(ids.copy(), off.copy(), raw.copy())
-            if f._named.shape[0] and "named_bits" not in tensors:
-                f._named[ids[(ids >= 0) & (ids < f._named.shape[0])]] = True
-        model._avg_cache = None
-        return model
-
-
-def _fill_table(table, keys: np.ndarray, ids: np.ndarray) -> None:
-    from .features import _fill_table_kernel
-
-    _fill_table_kernel(table, keys, ids)
+        """Read a model written by :meth:`save`: every size, setting and value is checked
+        first (LinearModelFormatError otherwise; non-finite weights are refused)."""
+        return serialize.load_model(cls, path)
 
 
 def _take_rows(batch: SparseBatch, order: np.ndarray) -> SparseBatch:

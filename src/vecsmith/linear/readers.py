@@ -48,16 +48,16 @@ def vw_chunks(source: str | os.PathLike, chunk_lines: int = CHUNK_LINES
     for lineno, line in read_lines(source):
         buf.append(line)
         if len(buf) == chunk_lines:
-            try:
-                yield read_vw(buf)
+            try:  # read_vw's errors name the line: number them from this chunk's first
+                yield read_vw(buf, first_line=lineno - len(buf) + 1)
             except FeatureFormatError as exc:
-                raise DataFormatError(f"{_name(source)} near line {lineno}: {exc}") from None
+                raise DataFormatError(f"{_name(source)}: {exc}") from None
             buf = []
     if buf:
         try:
-            yield read_vw(buf)
+            yield read_vw(buf, first_line=lineno - len(buf) + 1)
         except FeatureFormatError as exc:
-            raise DataFormatError(f"{_name(source)} near line {lineno}: {exc}") from None
+            raise DataFormatError(f"{_name(source)}: {exc}") from None
 
 
 def vw_labels(source: str | os.PathLike) -> list[str]:
