@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,6 +134,8 @@ def open_vectors(source: str | os.PathLike, max_words: int | None = None,
 
 def _plain_store(names: list[str], matrix: np.ndarray, fmt: str):
     """A float32 store of plain vectors in a temporary file that is gone once it is mapped."""
+    import tempfile
+
     from vecsmith.store import convert_vectors
     from vecsmith.store import open as open_store
 

@@ -17,13 +17,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vecsmith.cli._app import CliError, usage_error
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+_CONSOLES: dict = {}  # rich consoles, made on first use (rich costs ~0.05 s to import)
+
+
+def __getattr__(name: str):
+    """`console` (stdout) and `err_console` (stderr): rich consoles, made when first used."""
+    if name in ("console", "err_console"):
+        if name not in _CONSOLES:
+            from rich.console import Console
+
+            _CONSOLES[name] = (Console() if name == "console" else
+                               Console(stderr=True, soft_wrap=True, highlight=False))
+        return _CONSOLES[name]
+    raise AttributeError(f"module 'vecsmith.cli._common' has no attribute {name!r}")
 
 # Torch CPU threads when --threads is not given: half the cores (at least 1, at most 8). On the
 # shared 2-core development box, `rnn train --max-seconds 60` saw 4,736 examples with torch's
@@ -254,12 +263,14 @@ def print_rows(header: Sequence[str], rows: Iterable[Sequence], title: str | Non
         for row in rows:
             out.write("\t".join(_fmt(v) for v in row) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for name in header:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
-    console.print(table)
+    __getattr__("console").print(table)
 
 
 def _fmt(value) -> str:

@@ -22,10 +22,11 @@ from vecsmith.cli._common import (
 from vecsmith.cli._common import (
     info as status,
 )
+from vecsmith.cli._fast import UNKNOWN, embeds_unknown, format_vector, unknown_note
+from vecsmith.cli._fast import vectors_or_none as _vectors_or_none
 
 SOURCE_HELP = ("A fastText .bin/.ftz, a vecsmith store, .vec/GloVe text, word2vec binary, "
                ".npy, or packaged data: lid176, glove-6b-50d, lee.")
-UNKNOWN = "unknown"  # what `vectors` prints instead of numbers for a word with no vector
 
 
 def source_argument(help: str = SOURCE_HELP):
@@ -40,25 +41,6 @@ def open_source(source: str, **kw):
         return open_vectors(source, **kw)
     except SourceError as exc:
         raise usage_error(str(exc)) from None
-
-
-def format_vector(values) -> str:
-    """Numbers as fastText's `operator<<(Vector)` prints them: %.5g, each followed by a space."""
-    return "".join(f"{float(x):.5g} " for x in values)
-
-
-def embeds_unknown(m) -> bool:
-    """Whether every word gets a vector: the source has n-grams (`describe()["subwords"]`)."""
-    return m.describe()["subwords"] is not None
-
-
-def _vectors_or_none(m, words: list[str], all_known: bool) -> list:
-    """Each word's vector, None where the source has none (unknown word, no n-grams)."""
-    if all_known:
-        return list(m.get_word_vectors(words))
-    known = [w in m for w in words]
-    rows = iter(m.get_word_vectors([w for w, ok in zip(words, known, strict=True) if ok]))
-    return [next(rows) if ok else None for ok in known]
 
 
 @app.command()
@@ -135,8 +117,7 @@ def vectors(model: str = source_argument(),
     if as_json:
         emit_json(docs)
     if unknown:
-        status(f"{len(unknown)} of {len(words)} words have no vector (not in the vocabulary, "
-             f"and {model} has no n-grams): {' '.join(unknown[:10])}", quiet)
+        status(unknown_note(unknown, len(words), model), quiet)
 
 
 @app.command()
