@@ -25,8 +25,6 @@ SRC = ROOT / "src"
 KNOWN = {
     "vecsmith.cluster.estimator": "sklearn",
     "vecsmith.linear": "numba (linear/features.py)",
-    "vecsmith.rnn": "torch",
-    "vecsmith.serve.app": "orjson, fastapi",
 }
 
 CHILD = r"""
