@@ -23,16 +23,29 @@ from vecsmith.cli._app import CliError, usage_error
 _CONSOLES: dict = {}  # rich consoles, made on first use (rich costs ~0.05 s to import)
 
 
-def __getattr__(name: str):
-    """`console` (stdout) and `err_console` (stderr): rich consoles, made when first used."""
-    if name in ("console", "err_console"):
-        if name not in _CONSOLES:
-            from rich.console import Console
+def rich_console(stderr: bool = False):
+    """The rich console on stdout (or stderr), made on first use."""
+    if stderr not in _CONSOLES:
+        from rich.console import Console
 
-            _CONSOLES[name] = (Console() if name == "console" else
-                               Console(stderr=True, soft_wrap=True, highlight=False))
-        return _CONSOLES[name]
-    raise AttributeError(f"module 'vecsmith.cli._common' has no attribute {name!r}")
+        _CONSOLES[stderr] = (Console(stderr=True, soft_wrap=True, highlight=False) if stderr
+                             else Console())
+    return _CONSOLES[stderr]
+
+
+class LazyConsole:
+    """Stands for a rich console until first used, so importing a verb imports no rich."""
+
+    def __init__(self, stderr: bool = False):
+        self._stderr = stderr
+
+    def __getattr__(self, attr: str):
+        return getattr(rich_console(self._stderr), attr)
+
+
+# stdout and stderr consoles for the verbs; rich loads when one first prints
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
 
 # Torch CPU threads when --threads is not given: half the cores (at least 1, at most 8). On the
 # shared 2-core development box, `rnn train --max-seconds 60` saw 4,736 examples with torch's
@@ -270,7 +283,7 @@ def print_rows(header: Sequence[str], rows: Iterable[Sequence], title: str | Non
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
-    __getattr__("console").print(table)
+    rich_console().print(table)
 
 
 def _fmt(value) -> str:

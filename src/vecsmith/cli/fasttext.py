@@ -154,7 +154,7 @@ def _no_vector(m, word: str, all_known: bool) -> str | None:
 
     if not all_known and word not in m:
         return "not in the vocabulary (no n-grams to build it from)"
-    v = m.get_word_vector(word)
+    v = m[word]  # VectorSource.__getitem__
     if not np.any(v):
         return "no vector (none of its n-grams is known)"
     if not np.all(np.isfinite(v)):  # the model is broken, not the query: a data error
