@@ -8,6 +8,11 @@ package `fasttext` ships no command-line binary, so the official side is
 
     python benchmarks/bench_first_answer.py                 # gensim's lee_fasttext_new.bin
     python benchmarks/bench_first_answer.py --synthetic     # also a ~6 MB synthetic .bin
+    python benchmarks/bench_first_answer.py --cli-only      # only the command-line rows
+
+The command-line rows (`vecsmith --help`, `vecsmith vectors` on the store and the `.bin`) run
+`python -m vecsmith` in fresh processes beside the official binding printing the same two
+vectors the same way (%.5g), so both sides pay for the interpreter, the import and the output.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument("--cli-only", action="store_true",
+                    help="time only the command-line rows and the official binding")
     ap.add_argument("--baseline-src", type=Path, default=None,
                     help="also time the vecsmith rows with this `src` folder first on the path "
                          "(e.g. the main checkout's, for a before/after in one run)")
@@ -93,6 +100,8 @@ def main() -> None:
             print("| what | median wall s | best wall s | median CPU s |\n|---|---:|---:|---:|")
             fmt = {"store": str(store_path), "bin": str(bin_path), "w": IN_VOCAB, "o": OOV}
             for name, code in CASES.items():
+                if args.cli_only and "floor" not in name:
+                    continue
                 med, best, cpu = time_process([py, "-c", code.format(**fmt)], args.repeat)
                 print(f"| {name} | {med:.3f} | {best:.3f} | {cpu:.3f} |")
                 if args.baseline_src and "vecsmith" in name:
@@ -101,13 +110,27 @@ def main() -> None:
                                                   env=env)
                     print(f"| {name}, baseline `{args.baseline_src}` | {med:.3f} | {best:.3f} | "
                           f"{cpu:.3f} |")
-            for name, argv in (
-                    ("`python -m vecsmith vectors STORE` (CLI end to end)",
-                     [py, "-m", "vecsmith", "vectors", str(store_path), IN_VOCAB, OOV]),
-                    ("`python -m vecsmith --help`", [py, "-m", "vecsmith", "--help"])):
+            official = ("import fasttext, sys; m = fasttext.load_model({bin!r}); "
+                        "w = sys.stdout.write; "
+                        "[w(x + ' ' + ''.join(f'{{v:.5g}} ' for v in m.get_word_vector(x)) "
+                        "+ '\\n') for x in ({w!r}, {o!r})]").format(**fmt)
+            for name, argv, src in (
+                    ("`vecsmith --help`", [py, "-m", "vecsmith", "--help"], True),
+                    ("`vecsmith vectors STORE the unseenwordz`",
+                     [py, "-m", "vecsmith", "vectors", str(store_path), IN_VOCAB, OOV], True),
+                    ("`vecsmith vectors MODEL.bin the unseenwordz`",
+                     [py, "-m", "vecsmith", "vectors", str(bin_path), IN_VOCAB, OOV], True),
+                    ("official fastText binding printing the same two vectors",
+                     [py, "-c", official], False)):
                 try:
                     med, best, cpu = time_process(argv, args.repeat)
                     print(f"| {name} | {med:.3f} | {best:.3f} | {cpu:.3f} |")
+                    if args.baseline_src and src:
+                        env = {**os.environ,
+                               "PYTHONPATH": str(args.baseline_src.resolve())}
+                        med, best, cpu = time_process(argv, args.repeat, env=env)
+                        print(f"| {name}, baseline `{args.baseline_src}` | {med:.3f} | "
+                              f"{best:.3f} | {cpu:.3f} |")
                 except subprocess.CalledProcessError as exc:
                     print(f"| {name} | failed ({exc.returncode}) | | |")
             exe = shutil.which("fasttext")

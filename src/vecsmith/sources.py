@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vecsmith.protocol import VectorSource
 
 __all__ = ["PACKAGED", "EmptySourceError", "SourceError", "open_vectors", "read_matrix", "resolve", "sniff"]
 
@@ -112,10 +115,10 @@ def read_matrix(source: str | os.PathLike, max_words: int | None = None,
 
 
 def open_vectors(source: str | os.PathLike, max_words: int | None = None,
-                 words: str | os.PathLike | None = None):
-    """An object answering the query methods (`get_word_vector(s)`, `get_nearest_neighbors`,
-    `get_analogies`, `words`, ``in``) for any source: a fastText model, a store, or a plain
-    vector file loaded into a float32 store without n-grams (an unknown word is a KeyError)."""
+                 words: str | os.PathLike | None = None) -> VectorSource:
+    """A `vecsmith.protocol.VectorSource` for any source: a fastText model, a store, or a
+    plain vector file loaded into a float32 store without n-grams (`describe()["subwords"]`
+    is then None, and an unknown word is a KeyError)."""
     path, fmt = resolve(source)
     if fmt == "fasttext":
         from vecsmith.fasttext import load_model
@@ -131,6 +134,8 @@ def open_vectors(source: str | os.PathLike, max_words: int | None = None,
 
 def _plain_store(names: list[str], matrix: np.ndarray, fmt: str):
     """A float32 store of plain vectors in a temporary file that is gone once it is mapped."""
+    import tempfile
+
     from vecsmith.store import convert_vectors
     from vecsmith.store import open as open_store
 

@@ -131,6 +131,25 @@ def test_similar_vector_and_restrict(server, lee32):
             np.sort(cos)[::-1][:6], abs=1e-5)
 
 
+def test_fasttext_vector_query_and_growing_restrict(server, lee32, lee_bin):
+    """A `.bin` answers vector queries through the protocol's `most_similar`, and `restrict`
+    over more rows than an earlier request still searches all of them."""
+    q = lee_bin["government"] + lee_bin["police"]
+    _, _, body = server.post("/similar", {"model": "lee_fasttext", "vector": q.tolist(),
+                                          "k": 5})
+    assert [(n["word"], n["score"]) for n in body["neighbours"]] == lee_bin.most_similar(q, k=5)
+    qv = lee32["police"].astype(np.float64)
+    for stop in (40, 300):
+        top = lee32.vectors[:stop].astype(np.float64)
+        cos = top @ qv / (np.linalg.norm(top, axis=1) * np.linalg.norm(qv))
+        if lee32.word_id("police") < stop:
+            cos[lee32.word_id("police")] = -np.inf
+        want = [lee32.word(int(i)) for i in np.argsort(-cos, kind="stable")[:6]]
+        _, _, body = server.post("/similar", {"model": "lee_fasttext", "word": "police",
+                                              "k": 6, "restrict": stop})
+        assert [n["word"] for n in body["neighbours"]] == want, stop
+
+
 def test_analogy_equals_library(server, lee32, lee_bin):
     _, _, body = server.post("/analogy", {"model": "lee32", "a": "police", "b": "man",
                                           "c": "woman", "k": 4})

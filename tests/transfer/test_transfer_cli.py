@@ -122,3 +122,18 @@ def test_transfer_packaged_glove_name(tmp_path):
     v = store.open(out)
     assert len(v) == 3000 and "goverment" not in v
     assert np.linalg.norm(v["goverment"]) > 0
+
+
+def test_transfer_cli_defaults_are_the_library_sizing(small):
+    """No --bucket/--epochs: the table and the epoch cap are what TransferConfig sizes for
+    this vocabulary (not a rule of the command line's own)."""
+    out = small["folder"] / "sized.store"
+    result = runner.invoke(app, ["transfer", str(small["vec"]), str(out), "--threads", "1",
+                                 "--minn", "3", "--maxn", "5"])
+    assert result.exit_code == 0, result.output
+    n = len(small["words"])
+    sized = transfer.TransferConfig().sized_for(n)
+    assert sized.bucket == transfer.auto_bucket(n) and sized.epochs == transfer.auto_epochs(n)
+    assert f"fitting {sized.bucket:,} n-gram rows" in result.output
+    assert f"at most {sized.epochs} epochs" in result.output
+    assert store.open(out).describe()["ngram_rows"] == sized.bucket

@@ -1,25 +1,41 @@
 """The `vecsmith` command: a thin typer layer over the library, one module per verb group.
 
 Each verb parses, checks every argument and path, calls one library function and prints.
-Heavy libraries are imported inside the commands, so `vecsmith --help` stays fast. The app
-lives in `_app` (verb modules import it from there), so this package imports its verbs
-without a cycle; the order below is the order of `vecsmith --help`.
+Heavy libraries are imported inside the commands. The app lives in `_app` (verb modules
+import it from there), so this package imports its verbs without a cycle, and only when `app`
+is first asked for: `main()` first lets `_fast` answer `vecsmith --help` and
+`vecsmith vectors MODEL WORD ...` without importing typer at all. `VERB_MODULES` is the order
+of `vecsmith --help` (`_fast.VERBS` lists the same verbs with their summaries).
 """
 
 from __future__ import annotations
 
-from vecsmith.cli._app import app
-from vecsmith.cli import fasttext  # noqa: F401 - verbs register in --help order
-from vecsmith.cli import store  # noqa: F401
-from vecsmith.cli import cluster  # noqa: F401
-from vecsmith.cli import linear  # noqa: F401
-from vecsmith.cli import rnn  # noqa: F401
-from vecsmith.cli import transfer  # noqa: F401
-from vecsmith.cli import serve  # noqa: F401
-from vecsmith.cli import demo  # noqa: F401
+import importlib
+import sys
 
-__all__ = ["app", "main"]
+__all__ = ["VERB_MODULES", "app", "main"]
+
+VERB_MODULES = ("fasttext", "store", "cluster", "linear", "rnn", "transfer", "serve", "demo")
+
+
+def _load_app():
+    from vecsmith.cli._app import app
+
+    for name in VERB_MODULES:  # each registers its verbs on `app` when imported
+        importlib.import_module(f"vecsmith.cli.{name}")
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":
+        return _load_app()
+    raise AttributeError(f"module 'vecsmith.cli' has no attribute {name!r}")
 
 
 def main() -> None:  # console-script entry point
-    app()
+    from vecsmith.cli import _fast
+
+    code = _fast.main()
+    if code is not None:
+        sys.exit(code)
+    _load_app()()

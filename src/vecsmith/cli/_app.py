@@ -19,6 +19,9 @@ try:  # typer >= 0.2x carries its own copy of click; older typer uses click itse
 except ImportError:  # pragma: no cover
     from click import exceptions as click
 
+from vecsmith.cli._errors import describe as _describe
+from vecsmith.cli._errors import one_line, say_error
+
 DEBUG = {"on": False}  # set per run by --debug or VECSMITH_DEBUG=1
 
 
@@ -34,29 +37,8 @@ def usage_error(message: str) -> CliError:
     return CliError(message, 2)
 
 
-def one_line(message: str) -> str:
-    """Messages are greppable: one line, no rich markup, no trailing spaces."""
-    return " ".join(str(message).split("\n")).strip()
-
-
-def say_error(message: str) -> None:
-    sys.stderr.write(f"error: {one_line(message)}\n")
-    sys.stderr.flush()
-
-
-def _describe(exc: BaseException) -> str:
-    """The message of a library exception, led by its type only when the text alone is vague."""
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text ({exc.reason} at byte {exc.start}); is this the right file?"
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    known = ("Error" in type(exc).__name__ and type(exc).__module__.startswith("vecsmith"))
-    if known or isinstance(exc, (ValueError, KeyError, LookupError)):
-        return text or type(exc).__name__
-    return f"internal error ({type(exc).__name__}: {text}); run 'vecsmith --debug ...' " \
-           "for the traceback"
+__all__ = ["DEBUG", "CliError", "Group", "app", "one_line", "say_error", "sub_app",
+           "usage_error"]
 
 
 class Group(TyperGroup):

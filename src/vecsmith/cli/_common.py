@@ -17,13 +17,35 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vecsmith.cli._app import CliError, usage_error
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+_CONSOLES: dict = {}  # rich consoles, made on first use (rich costs ~0.05 s to import)
+
+
+def rich_console(stderr: bool = False):
+    """The rich console on stdout (or stderr), made on first use."""
+    if stderr not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[stderr] = (Console(stderr=True, soft_wrap=True, highlight=False) if stderr
+                             else Console())
+    return _CONSOLES[stderr]
+
+
+class LazyConsole:
+    """Stands for a rich console until first used, so importing a verb imports no rich."""
+
+    def __init__(self, stderr: bool = False):
+        self._stderr = stderr
+
+    def __getattr__(self, attr: str):
+        return getattr(rich_console(self._stderr), attr)
+
+
+# stdout and stderr consoles for the verbs; rich loads when one first prints
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
 
 # Torch CPU threads when --threads is not given: half the cores (at least 1, at most 8). On the
 # shared 2-core development box, `rnn train --max-seconds 60` saw 4,736 examples with torch's
@@ -254,12 +276,14 @@ def print_rows(header: Sequence[str], rows: Iterable[Sequence], title: str | Non
         for row in rows:
             out.write("\t".join(_fmt(v) for v in row) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for name in header:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
-    console.print(table)
+    rich_console().print(table)
 
 
 def _fmt(value) -> str:

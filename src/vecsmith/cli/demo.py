@@ -13,7 +13,6 @@ import zlib
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from vecsmith.cli._app import app, usage_error
 from vecsmith.cli._common import console, print_rows
@@ -46,6 +45,8 @@ def _section(title: str, run) -> None:
 
 def fasttext_demo(console=console) -> None:
     """Open two real models, show arguments, vectors (OOV too), subwords, neighbours, labels."""
+    from rich.table import Table
+
     from vecsmith.datasets import gensim_test_file, lid176_path
     from vecsmith.fasttext import load_model
 

@@ -22,10 +22,11 @@ from vecsmith.cli._common import (
 from vecsmith.cli._common import (
     info as status,
 )
+from vecsmith.cli._fast import UNKNOWN, embeds_unknown, format_vector, unknown_note
+from vecsmith.cli._fast import vectors_or_none as _vectors_or_none
 
 SOURCE_HELP = ("A fastText .bin/.ftz, a vecsmith store, .vec/GloVe text, word2vec binary, "
                ".npy, or packaged data: lid176, glove-6b-50d, lee.")
-UNKNOWN = "unknown"  # what `vectors` prints instead of numbers for a word with no vector
 
 
 def source_argument(help: str = SOURCE_HELP):
@@ -42,22 +43,6 @@ def open_source(source: str, **kw):
         raise usage_error(str(exc)) from None
 
 
-def format_vector(values) -> str:
-    """Numbers as fastText's `operator<<(Vector)` prints them: %.5g, each followed by a space."""
-    return "".join(f"{float(x):.5g} " for x in values)
-
-
-def _vectors_or_none(m, words: list[str]) -> list:
-    """Each word's vector, None where the source has none (unknown word, no n-grams)."""
-    if not hasattr(m, "has_ngrams"):  # a fastText model: every word has a vector
-        return list(m.get_word_vectors(words))
-    if m.has_ngrams:
-        return list(m.get_many(words))
-    out = m.get_many(words, missing="zero")
-    known = m.word_ids(words) >= 0
-    return [row if ok else None for row, ok in zip(out, known, strict=True)]
-
-
 @app.command()
 def info(model: str = source_argument(), as_json: bool = json_option()):
     """Show a model's (or a store's) arguments, dictionary, matrices and file facts.
@@ -65,15 +50,18 @@ def info(model: str = source_argument(), as_json: bool = json_option()):
     Example: vecsmith info lid176 --json
     """
     m = open_source(model)
-    if not hasattr(m, "_file"):  # a store
-        path = m._store.path if hasattr(m._store, "path") else model
+    d = m.describe()
+    if d["kind"] == "store":
         facts = {"file": str(model), **m.metadata,
-                 **{f"tensor.{k}": f"{v.dtype} {list(v.shape)}"
-                    for k, v in m._store.tensors.items()}}
-        if os.path.isfile(str(path)):
-            facts["file_size"] = os.path.getsize(path)
+                 **{k: d[k] for k in ("words", "dim", "dtype", "ngram_rows")}}
+        if os.path.isfile(str(d["path"])):  # not for plain vectors loaded into a temporary
+            from vecsmith.store.format import read_store
+
+            facts.update({f"tensor.{k}": f"{v.dtype} {list(v.shape)}"
+                          for k, v in read_store(d["path"]).tensors.items()})
+            facts["file_size"] = os.path.getsize(d["path"])
     else:
-        f = m._file
+        f = m.model_file
         facts = {
             "file": str(model),
             "file_size": f.file_size,
@@ -114,10 +102,11 @@ def vectors(model: str = source_argument(),
     out = sys.stdout
     unknown = []
     docs = []
+    all_known = embeds_unknown(m)
     step = 65536
     for s in range(0, len(words), step):
         chunk = words[s : s + step]
-        for w, v in zip(chunk, _vectors_or_none(m, chunk), strict=True):
+        for w, v in zip(chunk, _vectors_or_none(m, chunk, all_known), strict=True):
             if v is None:
                 unknown.append(w)
             if as_json:
@@ -128,8 +117,7 @@ def vectors(model: str = source_argument(),
     if as_json:
         emit_json(docs)
     if unknown:
-        status(f"{len(unknown)} of {len(words)} words have no vector (not in the vocabulary, "
-             f"and {model} has no n-grams): {' '.join(unknown[:10])}", quiet)
+        status(unknown_note(unknown, len(words), model), quiet)
 
 
 @app.command()
@@ -160,13 +148,13 @@ def ngrams(model: str = source_argument(),
         out.write(f"{s} {format_vector(v)}\n")
 
 
-def _no_vector(m, word: str) -> str | None:
+def _no_vector(m, word: str, all_known: bool) -> str | None:
     """Why `word` has no usable query vector, or None when it has one."""
     import numpy as np
 
-    if hasattr(m, "has_ngrams") and not m.has_ngrams and word not in m:
+    if not all_known and word not in m:
         return "not in the vocabulary (no n-grams to build it from)"
-    v = m.get_word_vector(word)
+    v = m[word]  # VectorSource.__getitem__
     if not np.any(v):
         return "no vector (none of its n-grams is known)"
     if not np.all(np.isfinite(v)):  # the model is broken, not the query: a data error
@@ -188,12 +176,13 @@ def nn(model: str = source_argument(),
     m = open_source(model)
     words = read_words(words)
     rows = []
+    all_known = embeds_unknown(m)
     for w in words:
-        why = _no_vector(m, w)
+        why = _no_vector(m, w, all_known)
         if why is not None:
             rows.append((w, None, None, why))
             continue
-        rows.extend((w, n, float(score), None) for score, n in m.get_nearest_neighbors(w, k))
+        rows.extend((w, n, float(score), None) for n, score in m.most_similar(w, k))
     _print_answers(rows, ["query", "neighbour", "cosine"], f"{k} nearest neighbours", as_json)
 
 
@@ -221,14 +210,15 @@ def analogies(model: str = source_argument(),
     if len(flat) % 3:
         raise usage_error(f"analogies take words in threes (A B C); got {len(flat)} words")
     rows = []
+    all_known = embeds_unknown(m)
     for i in range(0, len(flat), 3):
         a, b, c = flat[i : i + 3]
         query = f"{a} - {b} + {c}"
-        why = next((f"{w}: {r}" for w in (a, b, c) if (r := _no_vector(m, w))), None)
+        why = next((f"{w}: {r}" for w in (a, b, c) if (r := _no_vector(m, w, all_known))), None)
         if why is not None:
             rows.append((query, None, None, why))
             continue
-        rows.extend((query, w, float(s), None) for s, w in m.get_analogies(a, b, c, k))
+        rows.extend((query, w, float(s), None) for w, s in m.analogy(a, b, c, k))
     _print_answers(rows, ["query", "answer", "cosine"], "analogies", as_json)
 
 
@@ -279,8 +269,8 @@ def predict(model: str = source_argument("A supervised fastText model (.bin/.ftz
         kind = "a vector store" if fmt == "store" else f"plain vectors ({fmt})"
         raise fail(f"predict needs a supervised fastText model; {model} holds {kind}")
     m = open_source(model)
-    if m.args.model != 3:
-        raise fail(f"predict needs a supervised model; {model} is {m.args.model_name}")
+    if m.describe()["model"] != "supervised":
+        raise fail(f"predict needs a supervised model; {model} is {m.describe()['model']}")
     out = sys.stdout
     seen = 0
     docs = []

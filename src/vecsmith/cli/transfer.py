@@ -24,12 +24,6 @@ from vecsmith.cli.fasttext import SOURCE_HELP
 from vecsmith.cli.store import output_path
 
 
-def default_bucket(n_words: int) -> int:
-    """Hash buckets sized to the vocabulary: 5 rows per word, at least 100,000 and at most
-    1,000,000 (a 20,000-word input no longer writes a million-row table)."""
-    return int(min(1_000_000, max(100_000, -(-5 * n_words // 10_000) * 10_000)))
-
-
 @app.command()
 def transfer(
     vectors: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
@@ -40,10 +34,13 @@ def transfer(
     minn: int = typer.Option(3, min=1, max=32, help="Shortest character n-gram."),
     maxn: int = typer.Option(6, min=1, max=32, help="Longest character n-gram."),
     bucket: int = typer.Option(None, min=1, max=2**31 - 1, show_default=False,
-                               help="Hash buckets (n-gram table rows). Default: 5 per word, "
-                                    "between 100,000 and 1,000,000."),
-    epochs: int = typer.Option(30, min=1, max=10_000, help="Most training passes (early "
-                                                           "stopping ends sooner)."),
+                               help="Hash buckets (n-gram table rows). Default: sized to the "
+                                    "vocabulary, 10 a word, between 10,000 and 1,000,000 "
+                                    "(vecsmith.transfer.auto_bucket)."),
+    epochs: int = typer.Option(None, min=1, max=10_000, show_default=False,
+                               help="Most training passes (early stopping ends sooner). "
+                                    "Default: sized to the vocabulary, about 400,000 word "
+                                    "updates, between 8 and 30 (vecsmith.transfer.auto_epochs)."),
     dtype: str = typer.Option("float16", help="Store dtype: float16 (half the size) or "
                                               "float32."),
     max_words: int = typer.Option(None, "--max-words", "-n", min=1,
@@ -107,9 +104,7 @@ def transfer(
         raise usage_error(f"--dtype must be float16 or float32, got {dtype}")
     if minn > maxn:
         raise usage_error(f"--minn ({minn}) must not exceed --maxn ({maxn})")
-    inits = getattr(tr, "INITS", ("lstsq", "random", "mean"))
-    losses = getattr(tr, "LOSSES", ("cosine", "cosine+norm", "mse"))
-    for name, value, allowed in (("--init", init, inits), ("--loss", loss, losses),
+    for name, value, allowed in (("--init", init, tr.INITS), ("--loss", loss, tr.LOSSES),
                                  ("--weighting", weighting, ("log-rank", "uniform")),
                                  ("--optimizer", optimizer, ("smorms3", "adam"))):
         if value not in allowed:
@@ -129,7 +124,8 @@ def transfer(
     start = time.perf_counter()
     info(f"reading {vectors} ({fmt})", quiet)
     names, matrix, fmt = read_matrix(vectors, max_words, words)
-    bucket = default_bucket(len(names)) if bucket is None else bucket
+    sized = tr.TransferConfig(bucket=bucket, epochs=epochs).sized_for(len(names))
+    bucket, epochs = sized.bucket, sized.epochs  # the library's rule, shown before the work
     threads = DEFAULT_THREADS if threads is None else threads
     info(f"{len(names):,} words x {matrix.shape[1]}: fitting {bucket:,} n-gram rows "
          f"({minn}-{maxn} chars) on {resolve_device(device)}, {threads} thread(s); at most "

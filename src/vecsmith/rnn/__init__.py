@@ -1,51 +1,62 @@
 """Recurrent text models: a character-RNN classifier that batches and packs inside `forward`,
 a layer-normalised GRU, and a triplet model that maps words with the same stem close together.
 
-Requires torch (``pip install 'vecsmith[torch]'``) and safetensors for saving.
+Requires torch (``pip install 'vecsmith[torch]'``) and safetensors for saving. Without torch,
+``import vecsmith.rnn`` (or any of its modules) raises `MissingDependencyError` naming that
+extra; with it, torch is imported when a name below is first used, not at import.
 """
 
 from __future__ import annotations
 
-from .batching import (
-    CharBatch,
-    length_buckets,
-    packed_reverse_index,
-    pad_ids,
-    reverse_within_length,
-)
-from .layernorm_gru import LayerNormGRU
-from .metrics import ClassificationReport, classification_report
-from .models import CELLS, CharEncoder, CharRNNClassifier, EncoderConfig
-from .serialize import ModelFormatError, NonFiniteWeightsWarning
-from .train import TrainConfig, TrainResult, evaluate, make_optimizer, train_classifier
-from .triplet import StemEmbedder, StemTrainConfig, WordIndex, triplet_loss
-from .vocab import PAD, UNK, CharVocab
+import importlib
+import importlib.util
 
-__all__ = [
-    "CELLS",
-    "PAD",
-    "UNK",
-    "CharBatch",
-    "CharEncoder",
-    "CharRNNClassifier",
-    "CharVocab",
-    "ClassificationReport",
-    "EncoderConfig",
-    "LayerNormGRU",
-    "ModelFormatError",
-    "NonFiniteWeightsWarning",
-    "StemEmbedder",
-    "StemTrainConfig",
-    "TrainConfig",
-    "TrainResult",
-    "WordIndex",
-    "classification_report",
-    "evaluate",
-    "length_buckets",
-    "make_optimizer",
-    "packed_reverse_index",
-    "pad_ids",
-    "reverse_within_length",
-    "train_classifier",
-    "triplet_loss",
-]
+if importlib.util.find_spec("torch") is None:  # say which extra, not ModuleNotFoundError
+    from vecsmith._deps import require
+
+    require("torch", "vecsmith.rnn (character RNNs and stem embeddings)")
+
+# public name -> the module that defines it
+_WHERE = {
+    "CharBatch": "batching",
+    "length_buckets": "batching",
+    "packed_reverse_index": "batching",
+    "pad_ids": "batching",
+    "reverse_within_length": "batching",
+    "LayerNormGRU": "layernorm_gru",
+    "ClassificationReport": "metrics",
+    "classification_report": "metrics",
+    "CELLS": "models",
+    "CharEncoder": "models",
+    "CharRNNClassifier": "models",
+    "EncoderConfig": "models",
+    "ModelFormatError": "serialize",
+    "NonFiniteWeightsWarning": "serialize",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "evaluate": "train",
+    "make_optimizer": "train",
+    "train_classifier": "train",
+    "StemEmbedder": "triplet",
+    "StemTrainConfig": "triplet",
+    "WordIndex": "triplet",
+    "triplet_loss": "triplet",
+    "PAD": "vocab",
+    "UNK": "vocab",
+    "CharVocab": "vocab",
+}
+
+__all__ = sorted(_WHERE, key=lambda n: (not n.isupper(), n[0].islower(), n))
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vecsmith.rnn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vecsmith.rnn.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -19,13 +19,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
+
+from vecsmith._deps import require
+
+try:
+    import orjson
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, Response
+    from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+except ImportError as exc:  # the `serve` extra is missing: say so by name, not a bare import
+    require(exc.name or "fastapi", "vecsmith serve")
+    raise
 
 from vecsmith.serve.limits import AccessLog, BodyLimit, ConcurrencyLimit, Limits
 from vecsmith.serve.models import (

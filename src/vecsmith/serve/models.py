@@ -1,9 +1,9 @@
 """The one adapter between the server and the library: a served model, whatever its file.
 
 Everything the routes need from a model (vectors with an OOV flag, sentence vectors,
-neighbours, analogies, predictions, facts for `/models`) goes through `ServedModel`, over
-today's public APIs of `vecsmith.store.Vectors` and `vecsmith.fasttext.FastTextModel`. When
-the common vector protocol lands, this module is the only one to switch.
+neighbours, analogies, predictions, facts for `/models`) goes through `ServedModel`, over the
+`vecsmith.protocol.VectorSource` protocol that stores and fastText models share; only what the
+protocol does not ask (batch word ids, sentence vectors, `restrict`, predictions) is per kind.
 
 It also guards against the file changing under the server: a memory-mapped file that is
 rewritten or truncated in place would be read as garbage (or kill the process with SIGBUS),
@@ -17,8 +17,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vecsmith.protocol import VectorSource
 
 # fastText's unsupervised tokenizer (`std::istream >> word`): split on ASCII whitespace.
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
@@ -70,46 +74,51 @@ def open_model(name: str, path: str | os.PathLike) -> ServedModel:
     if is_store(path):
         from vecsmith import store
 
-        return ServedModel(name, str(path), "store", store.open(path), identity)
+        return ServedModel(name, str(path), store.open(path), identity)
     from vecsmith.fasttext import load_model
 
-    return ServedModel(name, str(path), "fasttext", load_model(path), identity)
+    return ServedModel(name, str(path), load_model(path), identity)
 
 
 class ServedModel:
-    """A model as the routes see it; `impl` is a store `Vectors` or a `FastTextModel`."""
+    """A model as the routes see it; `impl` is any `vecsmith.protocol.VectorSource` (a store
+    `Vectors` or a `FastTextModel`), asked what it is through `describe()`."""
 
-    def __init__(self, name: str, path: str, kind: str, impl, identity: FileIdentity):
-        self.name, self.path, self.kind, self.impl = name, path, kind, impl
+    def __init__(self, name: str, path: str, impl: VectorSource, identity: FileIdentity):
+        self.name, self.path, self.impl = name, path, impl
         self.identity = identity
-        self._unit_matrix: np.ndarray | None = None  # fastText vocabulary, for vector queries
+        self.facts = impl.describe()
+        self.kind: str = self.facts["kind"]
+        # neighbours on the CPU in a server (a store would pick a GPU by itself)
+        self._search = {"device": "cpu"} if self.kind == "store" else {}
+        self._restricted: np.ndarray | None = None  # unit vocabulary rows, for `restrict`
 
     # -- facts -----------------------------------------------------------------------------
     @property
     def dim(self) -> int:
-        return int(self.impl.dim) if self.kind == "store" else int(self.impl.get_dimension())
+        return int(self.impl.dim)
 
     @property
     def nwords(self) -> int:
-        return int(self.impl.nwords)
+        return int(self.facts["words"])
 
     @property
     def predicts(self) -> bool:
-        return self.kind == "fasttext" and self.impl.args.model_name == "supervised"
+        return self.facts.get("model") == "supervised"
 
     @property
     def embeds_unknown_words(self) -> bool:
-        return self.kind == "fasttext" or self.impl.has_ngrams
+        return self.facts["subwords"] is not None
 
     def describe(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "file": os.path.basename(self.path),
                "dim": self.dim, "words": self.nwords, "predicts": self.predicts,
                "embeds_unknown_words": self.embeds_unknown_words}
         if self.kind == "store":
-            out["dtype"] = str(self.impl.dtype)
+            out["dtype"] = self.facts["dtype"]
         else:
-            out["quantized"] = bool(self.impl.is_quantized())
-            out["labels"] = int(self.impl.nlabels) if self.predicts else 0
+            out["quantized"] = bool(self.facts["quantized"])
+            out["labels"] = int(self.facts["labels"]) if self.predicts else 0
         return out
 
     def warm(self) -> None:
@@ -137,6 +146,7 @@ class ServedModel:
 
     # -- vectors ---------------------------------------------------------------------------
     def word_ids(self, words: list[str]) -> np.ndarray:
+        """Vocabulary ids in one batch (-1: unknown); the protocol asks one word at a time."""
         if self.kind == "store":
             return np.asarray(self.impl.word_ids(words))
         return np.asarray(self.impl.get_word_ids(words))
@@ -147,11 +157,11 @@ class ServedModel:
         if not words:
             return np.zeros((0, self.dim), np.float32), np.zeros(0, bool)
         oov = self.word_ids(words) < 0
-        if self.kind == "store":
-            out = self.impl.get_many(words, missing="ngrams" if self.embeds_unknown_words
-                                     else "zero")
-        else:
-            out = self.impl.get_word_vectors(words)
+        if self.embeds_unknown_words or not oov.any():
+            return self.impl.get_word_vectors(words), oov
+        out = np.zeros((len(words), self.dim), np.float32)
+        if not oov.all():
+            out[~oov] = self.impl.get_word_vectors([w for w, o in zip(words, oov) if not o])
         return out, oov
 
     def sentence_vector(self, text: str) -> np.ndarray:
@@ -198,15 +208,14 @@ class ServedModel:
             self._check_known([word])
         if restrict is not None and restrict >= self.nwords:
             restrict = None
-        if restrict is None and self.kind == "store":
+        if restrict is None:
             return self.impl.most_similar(word if word is not None else vector, k=k,
-                                          device="cpu")
-        if restrict is None and word is not None:
-            return [(w, s) for s, w in self.impl.get_nearest_neighbors(word, k)]
+                                          **self._search)
         query = self.vectors([word])[0][0] if word is not None else vector
-        return self._top_k(query, k, restrict or self.nwords, word)
+        return self._top_k(query, k, restrict, word)
 
     def _top_k(self, query: np.ndarray, k: int, stop: int, banned: str | None):
+        """Neighbours among rows 0..stop, which the protocol's `most_similar` cannot limit."""
         if not np.all(np.isfinite(query)):
             raise ValueError("the query vector holds inf or NaN: it has no neighbours")
         qnorm = float(np.sqrt(np.dot(query, query)))
@@ -215,11 +224,10 @@ class ServedModel:
             scores = self.impl.cosines(q_unit, 0, stop)
             word_of = self.impl.word
         else:
-            if self._unit_matrix is None:
-                self._unit_matrix = self.impl.vocabulary_vectors(unit=True)
-            scores = self._unit_matrix[:stop] @ q_unit
-            words = self.impl.words
-            word_of = words.__getitem__
+            if self._restricted is None or len(self._restricted) < stop:
+                self._restricted = self.impl.vocabulary_vectors(0, stop, unit=True)
+            scores = self._restricted[:stop] @ q_unit
+            word_of = self.impl.words.__getitem__
         if banned is not None:
             i = int(self.word_ids([banned])[0])
             if 0 <= i < stop:
@@ -234,9 +242,7 @@ class ServedModel:
     def analogy(self, a: str, b: str, c: str, k: int) -> list[tuple[str, float]]:
         """Words closest to a - b + c (each unit-normalised); a, b and c excluded."""
         self._check_known([a, b, c])
-        if self.kind == "store":
-            return self.impl.analogy(a, b, c, k=k, device="cpu")
-        return [(w, s) for s, w in self.impl.get_analogies(a, b, c, k)]
+        return self.impl.analogy(a, b, c, k=k, **self._search)
 
     # -- classifier ------------------------------------------------------------------------
     def predict(self, texts: list[str], k: int, threshold: float
