@@ -170,7 +170,11 @@ def test_long_query_with_huge_maxn_is_refused_before_allocating(tmp_path):
     table = np.ones((10, 3), dtype=np.float32)
     path = store.convert_vectors(["a"], np.ones((1, 3), np.float32), tmp_path / "h.store",
                                  ngrams=(table, {"minn": 1, "maxn": 65536, "bucket": 10}))
-    v = store.open(path)
+    with pytest.raises(store.StoreFormatError, match=r"maxn = '65536', expected an integer"):
+        store.open(path)  # the loader bounds maxn (64) before any query
+    path = store.convert_vectors(["a"], np.ones((1, 3), np.float32), tmp_path / "h64.store",
+                                 ngrams=(table, {"minn": 1, "maxn": 64, "bucket": 10}))
+    v = store.open(path)  # within the loader's bound, a long query still meets the limit
     with pytest.raises(SubwordLimitError, match="MAX_NGRAMS_PER_WORD"):
         v["y" * 20000]
     with pytest.raises(SubwordLimitError, match="MAX_NGRAMS_PER_WORD"):

@@ -197,7 +197,7 @@ def test_nul_in_word_refused_at_conversion_with_line(tmp_path):
     assert proc.returncode != 0 and "line 302: word 'bad\\x00word' contains a NUL" in said
     assert not (tmp_path / "o.store").exists()
     # without the NUL the same file converts and exports back word for word, row for row
-    words[300] = "bad word"
+    words[300] = "badword"
     src.write_text(_vec_lines(words, rows), encoding="utf-8")
     out, back = tmp_path / "o.store", tmp_path / "back.vec"
     for c in (cmd, [sys.executable, "-m", "vecsmith", "export", str(out), str(back)]):

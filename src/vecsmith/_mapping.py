@@ -102,16 +102,21 @@ class FileStamp:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def changed(self, path) -> str | None:
-        """None while `path` is still the file that was mapped, else what changed."""
+        """None while the mapped file is as it was mapped, else what changed.
+
+        Only a change of the mapped file itself (same inode: truncated, `cp` over it, written
+        in place) is reported. A path removed, or renamed over by another file (as atomic
+        writes do), leaves the mapped inode whole: the map keeps reading the consistent old
+        data, as a running program keeps its replaced executable."""
         try:
             st = os.stat(path)
-        except OSError as exc:
-            return f"cannot stat it: {exc.strerror}"
+        except OSError:
+            return None  # removed: the mapped inode lives on, untouched
         if st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and \
                 st.st_ino == self.ino and st.st_dev == self.dev:
             return None  # the common case first: one stat, ~1.5 us per lookup call
         if (st.st_dev, st.st_ino) != (self.dev, self.ino):
-            return "replaced by another file"
+            return None  # renamed over: the old inode is still what the map reads
         if st.st_size != self.size:
             return f"size {self.size} -> {st.st_size} bytes"
         if st.st_mtime_ns != self.mtime_ns:
