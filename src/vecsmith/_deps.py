@@ -13,6 +13,8 @@ _EXTRA_FOR = {
     "scipy": "cluster",
     "matplotlib": "plot",
     "faiss": "bench",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 

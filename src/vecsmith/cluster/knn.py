@@ -272,6 +272,16 @@ def symmetrize(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int,
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.float32)
+    if not (rows.shape == cols.shape == weights.shape) or rows.ndim != 1:
+        raise ValueError(f"rows, cols and weights must be 1-D of one length, got {rows.shape}, "
+                         f"{cols.shape}, {weights.shape}")
+    for name, arr in (("row", rows), ("column", cols)):
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise ValueError(f"{name} index out of range for {n} nodes")
+    if mode not in ("union", "mutual", "none"):
+        raise ValueError(f"symmetrize must be union, mutual or none, got {mode!r}")
+    if rows.size == 0:  # nothing survived (a threshold above every similarity)
+        return sp.csr_matrix((n, n), dtype=np.float32)
     if mode == "none":
         r, c, w = rows, cols, weights
     elif mode in ("union", "mutual"):
@@ -319,9 +329,20 @@ def knn_graph(
     (see :func:`symmetrize`). All-zero rows end up isolated. Search options as in
     :func:`knn_search`.
     """
+    _require_two_directions(X)
     idx, sims = knn_search(X, k, block_size=block_size, backend=backend, device=device,
                            precision=precision, rerank=rerank, progress=progress)
     return graph_from_neighbors(idx, sims, symmetrize=symmetrize, threshold=threshold)
+
+
+def _require_two_directions(X) -> None:
+    """A graph needs two rows with a direction; say so instead of returning an empty one."""
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiu" and X.shape[0] > 0 \
+            and X.shape[1] > 0:
+        nonzero = int(np.count_nonzero(np.any(X != 0, axis=1)))
+        if nonzero < 2:
+            raise ValueError(f"a kNN graph needs at least 2 non-zero rows; got {X.shape[0]} "
+                             f"row(s), {nonzero} non-zero")
 
 
 def graph_from_neighbors(idx: np.ndarray, sims: np.ndarray, *, symmetrize: Symmetrize = "union",
