@@ -193,6 +193,8 @@ def chinese_whispers(
     mutation: tuple[str, float] | None = None,
     device: str = "cpu",
     update_prob: float = 0.5,
+    client=None,
+    n_partitions: int | None = None,
 ) -> WhispersResult:
     """Cluster a weighted graph (``scipy.sparse``, symmetric for an undirected graph) with
     Chinese Whispers.
@@ -204,7 +206,19 @@ def chinese_whispers(
     unused class. ``seed`` makes runs reproducible. ``device``: ``"cpu"`` runs the exact
     algorithm; ``"cuda"``/``"auto"``/``"torch-cpu"`` run the semi-synchronous torch variant
     (``update_prob`` of the nodes adopt their winning class each step).
+
+    ``client`` (a ``dask.distributed.Client``): run on its workers in ``n_partitions`` node
+    blocks (default one per worker) with boundary labels exchanged between rounds; with one
+    block the result equals this function's. See :mod:`vecsmith.cluster.dask_whispers`.
     """
+    if client is not None:
+        if mutation is not None or device != "cpu":
+            raise ValueError("with a client Chinese Whispers runs the exact CPU passes in node "
+                             "blocks; mutation and device are not available there")
+        from vecsmith.cluster.dask_whispers import chinese_whispers_dask
+
+        return chinese_whispers_dask(graph, client, weighting, iterations, seed, vote=vote,
+                                     keep=keep, n_partitions=n_partitions)
     if not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     if vote is not None and not 0.0 <= vote < 1.0:
