@@ -255,9 +255,10 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
             if q != p:
                 ext = exts[q]
                 exports[q] = ext[(ext >= lo) & (ext < hi)]
-        payload = client.scatter([indptr[lo : hi + 1], indices[e0:e1], weights[e0:e1]],
-                                 hash=False)
-        states.append(client.submit(_init_block, p, lo, hi, *payload, exts[p], exports,
+        # the block's edges travel inside its task, not by client.scatter: scattered data
+        # has no lineage, a task does, so a worker lost mid-run is rebuilt from it
+        states.append(client.submit(_init_block, p, lo, hi, indptr[lo : hi + 1],
+                                    indices[e0:e1], weights[e0:e1], exts[p], exports,
                                     pure=False))
     inboxes: list[list] = [[] for _ in range(P)]
     changes, sent_per_round, secs = [], [], []
