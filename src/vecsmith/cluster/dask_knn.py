@@ -8,7 +8,7 @@ scans it by columns, for ``b >= a`` it computes ``X[a] X[b]ᵀ`` and scans it by
 single process computes each off-diagonal tile once for two row blocks; here both row blocks
 compute it, twice the multiply work, no data exchanged between tasks.)
 
-Approximate: a faiss IVF index (``"IVF{nlist},Flat"`` or ``"IVF{nlist},PQ{m}"``) is trained
+Approximate: a faiss IVF index (``"IVF{nlist},Flat"``, ``",SQ8"`` or ``",PQ{m}"``) is trained
 on a random sample, filled in parts by tasks, merged, written to shared storage, and every
 query block's task searches it and re-ranks the candidates with exact float32 similarities.
 Recall@k against exact search is measured on a sample of rows.
@@ -196,7 +196,7 @@ def _light(src: VectorSource, client):
 
 
 def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int = 4096,
-                    nlist: int | None = None, pq: int | None = None, nprobe: int = 16,
+                    nlist: int | None = None, codec: str = "Flat", nprobe: int = 16,
                     rerank: int = 3, train_size: int = 100_000, parts: int | None = None,
                     work_dir: str | None = None, recall_sample: int = 1000,
                     seed: int = 0) -> DaskKnn:
@@ -205,8 +205,8 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     workers of ``client``.
 
     ``method="exact"``: equal to the single-process search. ``method="ivf"``: faiss IVF with
-    ``nlist`` lists (default ~4·√n), PQ with ``pq`` sub-vectors when given, ``nprobe`` lists
-    searched, ``rerank``·k candidates re-ranked exactly; the index is written under
+    ``nlist`` lists (default ~4·√n) storing vectors as ``codec`` (``"Flat"``: float32;
+    ``"SQ8"``: one byte a number; ``"PQ16"``: 16 bytes a vector), ``nprobe`` lists searched, ``rerank``·k candidates re-ranked exactly; the index is written under
     ``work_dir`` (shared storage on a real cluster); ``recall_sample`` rows are checked
     against exact search (0 skips it).
     """
@@ -237,7 +237,7 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     os.makedirs(work_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
     nlist = nlist or max(16, int(4 * np.sqrt(n)))
-    factory = f"IVF{nlist},PQ{pq}" if pq else f"IVF{nlist},Flat"
+    factory = f"IVF{int(nlist)},{codec}"
     train_ids = np.sort(rng.choice(n, size=min(n, max(train_size, 39 * nlist)), replace=False))
     sample = client.submit(_sample_rows, light, arr, train_ids, pure=True)
     trained = client.submit(_train, sample, factory, pure=True)
