@@ -225,6 +225,16 @@ def test_killed_worker_is_retried_with_the_same_result(client, tmp_path):
     assert res.changes == want.changes
 
 
+@pytest.mark.parametrize(("spec", "match"), [("local:0", "positive worker count"),
+                                             ("local:x", "positive worker count"),
+                                             ("nowhere", "local, local:N or an address")])
+def test_scheduler_specs_are_checked(spec, match):
+    from vecsmith.cluster import client_for
+
+    with pytest.raises(ValueError, match=match):
+        client_for(spec)
+
+
 def test_dask_is_optional(monkeypatch):
     with pytest.raises(TypeError, match=r"dask\.distributed\.Client"):
         chinese_whispers(sp.eye(3, format="csr"), client="tcp://nowhere:8786")
