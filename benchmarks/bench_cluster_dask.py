@@ -11,8 +11,8 @@ synthetic:  ``--n`` x ``--dim`` planted clusters (default 5M x 100 float32 = 2 G
             IVF (SQ8 codes) kNN on the workers (exact kNN of 5M rows is hours on 2 cores), recall@10 on
             a sample, then CW sequential vs 8 blocks on 2 workers (and on 1).
 
-Per configuration: wall time, peak RSS of each worker process, bytes Dask moved between
-workers, CW rounds, boundary-label bytes per round, ARI against sequential CW.
+Per configuration: wall time, peak RSS of each worker process, bytes the workers sent (to
+each other and to the client), CW rounds, boundary-label bytes per round, ARI against sequential CW.
 
     python benchmarks/bench_cluster_dask.py glove --out glove.json
     python benchmarks/bench_cluster_dask.py synthetic --out synth.json
@@ -33,8 +33,18 @@ import numpy as np
 from vecsmith.cluster import chinese_whispers, graph_from_neighbors, knn_search
 
 
+def _peak_rss_mb() -> float:
+    """This process's resident high-water mark (VmHWM). Not ru_maxrss: a spawned worker's
+    ru_maxrss starts at its parent's peak (Linux keeps it across exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker_stats(dask_worker=None):
-    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"peak_rss_mb": _peak_rss_mb(),
             "sent_bytes": int(dask_worker.transfer_outgoing_bytes_total)}
 
 
@@ -53,7 +63,7 @@ class Workers:
         per = self.client.run(_worker_stats)
         return {"workers": self.n,
                 "peak_rss_mb_per_worker": [round(v["peak_rss_mb"]) for v in per.values()],
-                "bytes_between_workers": sum(v["sent_bytes"] for v in per.values())}
+                "bytes_sent_by_workers": sum(v["sent_bytes"] for v in per.values())}
 
     def close(self):
         self.client.close()
