@@ -1,6 +1,6 @@
 """Vectors that may not fit one process, described by paths so Dask workers read their own rows.
 
-A :class:`VectorSource` is a list of shards (a memory-mapped ``.npy``, a Parquet file with a
+A :class:`VectorSource` is a list of shards (a ``.npy`` read row range by row range, a Parquet file with a
 ``vector`` column, a vecsmith store, or an in-memory array for small inputs) laid end to end
 as one matrix of rows. It is a few paths and offsets, cheap to send to every task: each task
 calls :meth:`VectorSource.read` for the global row range it needs, and only that range is
@@ -72,7 +72,9 @@ class VectorSource:
             if lo == hi:
                 continue
             local = ids[lo:hi] - sh.start
-            if sh.kind in ("npy", "store", "array"):
+            if sh.kind == "npy":
+                block = _npy_rows(sh.path, local)
+            elif sh.kind in ("store", "array"):
                 mat = _matrix(sh, array if array is not None else self.array)
                 block = np.asarray(mat[local], dtype=np.float32)
             else:
@@ -112,8 +114,6 @@ def _matrix(sh: Shard, array: np.ndarray | None):
         if array is None:
             raise ValueError("an in-memory source needs its array")
         return array
-    if sh.kind == "npy":
-        return _open_npy(sh.path)
     if sh.kind == "store":
         return _open_store(sh.path).vectors
     raise ValueError(f"shard kind {sh.kind!r} has no matrix view")
@@ -122,12 +122,31 @@ def _matrix(sh: Shard, array: np.ndarray | None):
 def _read_shard(sh: Shard, lo: int, hi: int, array: np.ndarray | None) -> np.ndarray:
     if sh.kind == "parquet":
         return _parquet_matrix(sh.path)[lo:hi]
+    if sh.kind == "npy":
+        return _npy_rows(sh.path, np.arange(lo, hi))
     return np.asarray(_matrix(sh, array)[lo:hi], dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=64)
-def _open_npy(path: str) -> np.ndarray:
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+def _npy_rows(path: str, rows: np.ndarray) -> np.ndarray:
+    """Rows (sorted) of a ``.npy`` read with plain file reads, one per run of consecutive rows.
+    Not a memory map: mapped pages count in a worker's resident memory, and Dask's nanny
+    restarts a worker whose resident memory passes its limit, even for clean file pages."""
+    offset, dtype, (_n, dim) = _npy_header(path)
+    row_bytes = dtype.itemsize * dim
+    out = np.empty((rows.size, dim), dtype=dtype)
+    if rows.size == 0:
+        return out.astype(np.float32)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.r_[0, breaks]
+    ends = np.r_[breaks, rows.size]
+    view = out.reshape(-1).view(np.uint8)
+    with open(path, "rb", buffering=0) as f:
+        for a, b in zip(starts, ends, strict=True):
+            f.seek(offset + int(rows[a]) * row_bytes)
+            got = f.readinto(memoryview(view[a * row_bytes : b * row_bytes]))
+            if got != (b - a) * row_bytes:
+                raise ShardError(f"shard {path}: file ends before row {int(rows[b - 1])}")
+    return out.astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=8)
@@ -188,24 +207,31 @@ def _shard_words(sh: Shard) -> list[str] | None:
     return None
 
 
-def _npy_shape(path: str) -> tuple[int, ...]:
-    """Shape from the ``.npy`` header, checked against the file size before any mapping."""
+@functools.lru_cache(maxsize=256)
+def _npy_header(path: str) -> tuple[int, np.dtype, tuple[int, ...]]:
+    """(data offset, dtype, shape) of a ``.npy``, checked against the file size."""
     fmt = np.lib.format
     with open(path, "rb") as f:
         try:
             version = fmt.read_magic(f)
-            shape, _fortran, dtype = (fmt.read_array_header_1_0(f) if version == (1, 0)
-                                      else fmt.read_array_header_2_0(f))
+            shape, fortran, dtype = (fmt.read_array_header_1_0(f) if version == (1, 0)
+                                     else fmt.read_array_header_2_0(f))
         except ValueError as exc:
             raise ShardError(f"shard {path}: not a .npy file ({exc})") from None
         header_end = f.tell()
     if dtype.kind not in "fiu" or dtype.hasobject:
         raise ShardError(f"shard {path}: dtype {dtype} is not numeric")
+    if fortran and len(shape) == 2 and min(shape) > 1:
+        raise ShardError(f"shard {path}: Fortran-ordered matrix; save it in C order")
     need = header_end + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if os.path.getsize(path) < need:
         raise ShardError(f"shard {path}: header promises shape {shape} ({need} bytes) but the "
                          f"file has {os.path.getsize(path)}")
-    return tuple(int(s) for s in shape)
+    return header_end, dtype, tuple(int(s) for s in shape)
+
+
+def _npy_shape(path: str) -> tuple[int, ...]:
+    return _npy_header(path)[2]
 
 
 def _shard_of(path: Path, start: int) -> tuple[Shard, int]:
