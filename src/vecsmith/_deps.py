@@ -18,6 +18,8 @@ _EXTRA_FOR = {
     "fastapi": "serve",
     "uvicorn": "serve",
     "orjson": "serve",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 

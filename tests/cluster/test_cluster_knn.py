@@ -133,3 +133,16 @@ def test_grouped_topk_is_exact():
         got_v, got_i = grouped_topk(sims, 12)
         torch.testing.assert_close(got_v, want_v)
         torch.testing.assert_close(sims.gather(1, got_i), want_v)
+
+
+@pytest.mark.parametrize("X", [np.ones((1, 4)), np.zeros((5, 4)), np.r_[np.zeros((3, 4)),
+                                                                         np.ones((1, 4))]])
+def test_graph_needs_two_nonzero_rows(X):
+    with pytest.raises(ValueError, match="at least 2 non-zero rows"):
+        knn_graph(X, 3)
+
+
+def test_threshold_above_every_similarity_gives_an_empty_graph():
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    g = knn_graph(X, 3, threshold=1.5)
+    assert g.shape == (20, 20) and g.nnz == 0

@@ -5,8 +5,12 @@ the same graph for comparison, and quality metrics.
 >>> graph = knn_graph(vectors, k=20, symmetrize="mutual", threshold=0.6)
 >>> result = chinese_whispers(graph, weighting="top", seed=0)
 >>> result.labels, result.confidence
+
+With ``client=`` (a ``dask.distributed.Client``; ``client_for("local:2")`` makes one) both run
+on a Dask cluster: see ``dask_knn``, ``dask_whispers`` and docs/scale_out.md.
 """
 
+from vecsmith.cluster._dask import client_for
 from vecsmith.cluster.evaluate import cluster_scores, contingency, size_summary
 from vecsmith.cluster.knn import (
     GraphStats,
@@ -37,6 +41,7 @@ __all__ = [
     "GraphStats",
     "WhispersResult",
     "chinese_whispers",
+    "client_for",
     "cluster_scores",
     "contingency",
     "dbscan_on_graph",

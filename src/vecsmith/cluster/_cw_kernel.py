@@ -9,11 +9,14 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed, vote, keep,
+def cw_run(indptr, indices, weights, tindptr, tindices, labels, pass_seeds, vote, keep,
            mut_kind, mut_value, lazy=True):  # pragma: no cover - compiled
     """Run CW in place on ``labels``; return (passes run, nodes changed in each pass).
 
-    One pass visits every node with edges once, in a fresh random order; a node takes the
+    Pass ``i`` reseeds the generator with ``pass_seeds[i]`` and shuffles the nodes from index
+    order, so a pass depends only on the labels before it and its own seed: a run of passes
+    split over several calls (the rounds of the Dask version) gives the same labels as one
+    call. One pass visits every node with edges once, in a fresh random order; a node takes the
     label with the largest summed weight among its neighbours at once (later nodes in the
     same pass see it), ties broken uniformly at random. ``vote`` > 0: change only when the
     winner holds more than that share of the weight. ``keep``: chance a node sits a pass out.
@@ -28,7 +31,7 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
     the label it already holds, and skipping it consumes no random numbers either.
     ``lazy=False`` recomputes every node (the tests check both give the same labels).
     """
-    np.random.seed(seed)
+    iterations = pass_seeds.shape[0]
     n = indptr.shape[0] - 1
     n_active = 0
     max_deg = 0
@@ -70,6 +73,12 @@ def cw_run(indptr, indices, weights, tindptr, tindices, labels, iterations, seed
                 rate = mut_value
             elif mut_kind == 2:
                 rate = 1.0 / (it + 1.0) ** mut_value
+        np.random.seed(pass_seeds[it])
+        j = 0
+        for v in range(n):  # index order, then this pass's shuffle
+            if indptr[v + 1] > indptr[v]:
+                nodes[j] = v
+                j += 1
         np.random.shuffle(nodes)
         changed = 0
         for v in nodes:

@@ -18,6 +18,9 @@ class ChineseWhispers(ClusterMixin, BaseEstimator):
     """Chinese Whispers on the cosine kNN graph of ``X`` (or on a given graph when
     ``metric="precomputed"``). The number of clusters emerges from the graph.
 
+    ``client`` (a ``dask.distributed.Client``) runs the graph search and the clustering on a
+    Dask cluster (``n_partitions`` node blocks, default one per worker).
+
     Fitted attributes: ``labels_`` (0 = largest cluster), ``confidence_`` (each point's vote
     share for its own cluster, 0 for points without edges), ``graph_`` (the CSR similarity
     graph), ``n_clusters_``, ``n_iter_``, ``converged_``.
@@ -29,7 +32,8 @@ class ChineseWhispers(ClusterMixin, BaseEstimator):
                  threshold: float | None = 0.0, weighting: str = "top", iterations: int = 20,
                  vote: float | None = None, keep: float = 0.0,
                  mutation: tuple[str, float] | None = None, metric: str = "cosine",
-                 device: str = "auto", precision: str = "float32", seed: int | None = None):
+                 device: str = "auto", precision: str = "float32", seed: int | None = None,
+                 client=None, n_partitions: int | None = None):
         self.n_neighbors = n_neighbors
         self.symmetrize = symmetrize
         self.threshold = threshold
@@ -42,6 +46,8 @@ class ChineseWhispers(ClusterMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.seed = seed
+        self.client = client
+        self.n_partitions = n_partitions
 
     def fit(self, X, y=None):
         """Build the graph (unless precomputed) and cluster it."""
@@ -49,12 +55,14 @@ class ChineseWhispers(ClusterMixin, BaseEstimator):
             graph = _check_graph(X)
         elif self.metric == "cosine":
             graph = knn_graph(X, self.n_neighbors, symmetrize=self.symmetrize,
-                              threshold=self.threshold, device=self.device,
-                              precision=self.precision)
+                              threshold=self.threshold,
+                              device="cpu" if self.client is not None else self.device,
+                              precision=self.precision, client=self.client)
         else:
             raise ValueError(f"metric must be 'cosine' or 'precomputed', got {self.metric!r}")
         result = chinese_whispers(graph, self.weighting, self.iterations, self.seed,
-                                  vote=self.vote, keep=self.keep, mutation=self.mutation)
+                                  vote=self.vote, keep=self.keep, mutation=self.mutation,
+                                  client=self.client, n_partitions=self.n_partitions)
         self.graph_ = graph
         self.labels_ = result.labels
         self.confidence_ = result.confidence

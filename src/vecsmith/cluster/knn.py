@@ -14,6 +14,7 @@ rows have no direction, get no edges and are nobody's neighbour; ties go to the 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -218,6 +219,7 @@ def knn_search(
     precision: Precision = "float32",
     rerank: bool = True,
     progress: bool = False,
+    client=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most cosine-similar rows of every row of ``X``.
 
@@ -227,7 +229,25 @@ def knn_search(
     ``"faiss"`` uses ``faiss.IndexFlatIP`` (exact). ``precision`` applies to the torch path:
     ``float16``/``bfloat16``/``tf32`` products with a float32 re-rank of ``1.5k`` candidates
     when ``rerank``.
+
+    ``client`` (a ``dask.distributed.Client``): the exact search runs on its workers as row
+    block tasks and gives the same lists (:mod:`vecsmith.cluster.dask_knn`, which also has an
+    approximate faiss IVF search); ``X`` may then also be a ``.npy``/store/Parquet path or a
+    directory of shards that the workers read themselves.
     """
+    if client is not None:
+        from vecsmith.cluster.dask_knn import knn_search_dask
+
+        if backend not in ("auto", "numpy"):
+            raise ValueError(f"with a client the search is the numpy tile scan; "
+                             f"backend={backend!r} is not available")
+        res = knn_search_dask(X, k, client, block_size=block_size or 4096)
+        return res.indices, res.similarities
+    if isinstance(X, (str, os.PathLike)):
+        from vecsmith.cluster.sources import open_source
+
+        src = open_source(X)
+        X = src.read(0, src.n)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if precision not in _TORCH_DTYPES:
@@ -272,6 +292,16 @@ def symmetrize(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int,
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.float32)
+    if not (rows.shape == cols.shape == weights.shape) or rows.ndim != 1:
+        raise ValueError(f"rows, cols and weights must be 1-D of one length, got {rows.shape}, "
+                         f"{cols.shape}, {weights.shape}")
+    for name, arr in (("row", rows), ("column", cols)):
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise ValueError(f"{name} index out of range for {n} nodes")
+    if mode not in ("union", "mutual", "none"):
+        raise ValueError(f"symmetrize must be union, mutual or none, got {mode!r}")
+    if rows.size == 0:  # nothing survived (a threshold above every similarity)
+        return sp.csr_matrix((n, n), dtype=np.float32)
     if mode == "none":
         r, c, w = rows, cols, weights
     elif mode in ("union", "mutual"):
@@ -311,16 +341,21 @@ def knn_graph(
     precision: Precision = "float32",
     rerank: bool = True,
     progress: bool = False,
+    client=None,
 ):
     """A sparse cosine kNN graph of the rows of ``X`` as a ``scipy.sparse.csr_matrix``.
 
     Each row's ``k`` nearest rows (self excluded) become edges weighted by cosine similarity;
     edges below ``threshold`` are dropped before symmetrising with ``union``/``mutual``/``none``
     (see :func:`symmetrize`). All-zero rows end up isolated. Search options as in
-    :func:`knn_search`.
+    :func:`knn_search`; ``client`` runs the search on a Dask cluster (same graph).
     """
     idx, sims = knn_search(X, k, block_size=block_size, backend=backend, device=device,
-                           precision=precision, rerank=rerank, progress=progress)
+                           precision=precision, rerank=rerank, progress=progress,
+                           client=client)
+    if not (idx >= 0).any():
+        raise ValueError("a kNN graph needs at least 2 non-zero rows; every row is all-zero "
+                         "or there is only one")
     return graph_from_neighbors(idx, sims, symmetrize=symmetrize, threshold=threshold)
 
 

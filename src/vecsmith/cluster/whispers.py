@@ -43,17 +43,54 @@ class WhispersResult:
         return int(self.labels.max()) + 1 if self.labels.size else 0
 
 
+def _check_structure(graph) -> None:
+    """Index arrays of a sparse graph checked before scipy or compiled code reads them: a
+    column index past the end would make the compiled loop read out of bounds."""
+    n_rows, n_cols = graph.shape
+    if n_rows != n_cols:
+        raise ValueError(f"graph must be square, got shape {graph.shape}")
+    n = n_rows
+    fmt = graph.format
+    if fmt in ("csr", "csc"):
+        indptr, indices = np.asarray(graph.indptr), np.asarray(graph.indices)
+        if indptr.ndim != 1 or indptr.size != n + 1:
+            raise ValueError(f"graph indptr has {indptr.size} entries, expected n + 1 = {n + 1}")
+        if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+            raise ValueError("graph indptr must start at 0 and never decrease")
+        if indptr[-1] != indices.size or np.asarray(graph.data).size != indices.size:
+            raise ValueError(f"graph indptr ends at {indptr[-1]} but holds {indices.size} "
+                             f"indices and {np.asarray(graph.data).size} weights")
+        bad = (indices < 0) | (indices >= n)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(indptr, pos, side="right") - 1)
+            raise ValueError(f"graph index {int(indices[pos])} at {'row' if fmt == 'csr' else 'column'} "
+                             f"{row} is out of range for {n} nodes")
+    elif fmt == "coo":
+        for name, arr in (("row", graph.row), ("column", graph.col)):
+            arr = np.asarray(arr)
+            bad = (arr < 0) | (arr >= n)
+            if bad.any():
+                raise ValueError(f"graph {name} index {int(arr[np.flatnonzero(bad)[0]])} is out "
+                                 f"of range for {n} nodes")
+    data = np.asarray(graph.data) if hasattr(graph, "data") else None
+    if data is not None and data.dtype.kind not in "fiub":
+        raise ValueError(f"graph weights must be numeric, got dtype {data.dtype}")
+
+
 def _check_graph(graph):
     sp = require("scipy.sparse", "sparse graphs")
     if not sp.issparse(graph):
         raise TypeError("graph must be a scipy.sparse matrix (use knn_graph to build one)")
-    if graph.shape[0] != graph.shape[1]:
-        raise ValueError(f"graph must be square, got shape {graph.shape}")
+    _check_structure(graph)
     graph = sp.csr_matrix(graph, dtype=np.float64)
     graph.sum_duplicates()
     graph.sort_indices()
     if graph.nnz and not np.isfinite(graph.data).all():
-        raise ValueError("graph weights must be finite")
+        pos = int(np.flatnonzero(~np.isfinite(graph.data))[0])
+        row = int(np.searchsorted(graph.indptr, pos, side="right") - 1)
+        raise ValueError(f"graph weights must be finite: edge ({row}, {graph.indices[pos]}) is "
+                         f"{graph.data[pos]}")
     if graph.nnz and graph.data.min() < 0:
         raise ValueError("graph has negative weights; Chinese Whispers needs weights >= 0 "
                          "(build the graph with threshold=0.0 to drop negative similarities)")
@@ -66,6 +103,19 @@ def _check_graph(graph):
         graph.eliminate_zeros()
         graph.sort_indices()
     return graph
+
+
+def seed_to_int(seed) -> int:
+    """One integer run seed from ``seed`` (None draws a fresh one)."""
+    return int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+
+
+def pass_seeds(seed_int: int, part: int, first: int, count: int) -> np.ndarray:
+    """Seeds of passes ``first .. first + count - 1`` of node block ``part``: each pass has its
+    own seed, so a run split into rounds (the Dask version) draws what one call would."""
+    all_seeds = np.random.SeedSequence([seed_int, part]).generate_state(first + count,
+                                                                          dtype=np.uint32)
+    return all_seeds[first:].astype(np.int64)
 
 
 def edge_weights(graph, weighting: Weighting = "top") -> np.ndarray:
@@ -143,6 +193,8 @@ def chinese_whispers(
     mutation: tuple[str, float] | None = None,
     device: str = "cpu",
     update_prob: float = 0.5,
+    client=None,
+    n_partitions: int | None = None,
 ) -> WhispersResult:
     """Cluster a weighted graph (``scipy.sparse``, symmetric for an undirected graph) with
     Chinese Whispers.
@@ -154,7 +206,19 @@ def chinese_whispers(
     unused class. ``seed`` makes runs reproducible. ``device``: ``"cpu"`` runs the exact
     algorithm; ``"cuda"``/``"auto"``/``"torch-cpu"`` run the semi-synchronous torch variant
     (``update_prob`` of the nodes adopt their winning class each step).
+
+    ``client`` (a ``dask.distributed.Client``): run on its workers in ``n_partitions`` node
+    blocks (default one per worker) with boundary labels exchanged between rounds; with one
+    block the result equals this function's. See :mod:`vecsmith.cluster.dask_whispers`.
     """
+    if client is not None:
+        if mutation is not None or device != "cpu":
+            raise ValueError("with a client Chinese Whispers runs the exact CPU passes in node "
+                             "blocks; mutation and device are not available there")
+        from vecsmith.cluster.dask_whispers import chinese_whispers_dask
+
+        return chinese_whispers_dask(graph, client, weighting, iterations, seed, vote=vote,
+                                     keep=keep, n_partitions=n_partitions)
     if not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     if vote is not None and not 0.0 <= vote < 1.0:
@@ -164,7 +228,7 @@ def chinese_whispers(
     mut_kind, mut_value = _mutation_code(mutation)
     graph = _check_graph(graph)
     weights = edge_weights(graph, weighting)
-    seed_int = int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+    seed_int = seed_to_int(seed)
     dev = "cpu" if device == "cpu" else resolve_device(device)
     if device == "torch-cpu":
         dev = "torch-cpu"
@@ -176,8 +240,9 @@ def chinese_whispers(
         listeners = graph.T.tocsr()  # who hears a node: its rows in the transposed graph
         passes, changes = cw_run(graph.indptr.astype(np.int64), graph.indices.astype(np.int64),
                                  weights, listeners.indptr.astype(np.int64),
-                                 listeners.indices.astype(np.int64), labels, int(iterations), seed_int, float(vote or 0.0),
-                                 float(keep), mut_kind, mut_value)
+                                 listeners.indices.astype(np.int64), labels,
+                                 pass_seeds(seed_int, 0, 0, int(iterations)),
+                                 float(vote or 0.0), float(keep), mut_kind, mut_value)
         changes = [int(c) for c in changes]
     else:
         if mut_kind or keep:
