@@ -157,3 +157,42 @@ def test_k_is_not_a_graph_setting_here(vec_file):
     an old `-k 20` fails loudly rather than meaning something else."""
     res = runner.invoke(app, ["cluster", str(vec_file), "-k", "20"])
     assert res.exit_code == 2 and "-k" in res.stderr
+
+
+def _labels(path):
+    rows = [ln.split("\t") for ln in path.read_text(encoding="utf-8").splitlines()[1:]]
+    return {w: int(c) for w, c, _ in rows}
+
+
+def test_cluster_on_a_local_dask_cluster_finds_the_same_groups(tmp_path, vec_file):
+    """--scheduler local:2 runs the graph and CW on two worker processes: the four planted
+    groups come out as in one process (labels may be numbered differently)."""
+    import subprocess
+    import sys
+
+    single, dist = tmp_path / "one.tsv", tmp_path / "dask.tsv"
+    common = ["cluster", str(vec_file), "--neighbors", "5", "-t", "0.5", "--symmetrize", "union",
+              "-w", "top", "-q"]
+    assert runner.invoke(app, [*common, "-o", str(single)]).exit_code == 0
+    proc = subprocess.run([sys.executable, "-m", "vecsmith", *common, "-o", str(dist),
+                           "--scheduler", "local:2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = _labels(single), _labels(dist)
+    assert a.keys() == b.keys() and len(a) == 60
+
+    def groups(lab):
+        return sorted(sorted(w for w in lab if lab[w] == c) for c in set(lab.values()))
+
+    planted = sorted(sorted(f"w{c}_{i}" for i in range(15)) for c in range(4))
+    assert groups(a) == groups(b) == planted
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--scheduler", "local:2", "--method", "dbscan"], "--method dbscan runs in one process"),
+    (["--scheduler", "local:0"], "positive worker count"),
+    (["--scheduler", "nowhere"], "must be local, local:N or an address"),
+])
+def test_cluster_scheduler_usage_errors(vec_file, extra, message):
+    res = runner.invoke(app, ["cluster", str(vec_file), *extra])
+    assert res.exit_code == 2
+    assert message in res.output

@@ -77,6 +77,10 @@ def cluster_command(
                                     "size, self included."),
     seed: int = typer.Option(0, "--seed", help="Random seed (CW visiting order and ties)."),
     device: str = device_option(),
+    scheduler: str = typer.Option(None, "--scheduler", help="Run the graph and CW on Dask: "
+                                  "local (a local cluster), local:N (N worker processes) or a "
+                                  "scheduler address such as tcp://host:8786.",
+                                  show_default=False),
     precision: str = typer.Option("float32", "--precision", help="GPU products: float32, tf32, "
                                   "float16 (re-ranked in float32)."),
     out: Path = typer.Option(None, "--output", "-o", "--out",
@@ -126,6 +130,15 @@ def cluster_command(
     if not -1.0 <= threshold <= 1.0:
         raise usage_error(f"--threshold is a cosine in [-1, 1], got {threshold}")
     check_device(device)
+    if scheduler is not None:
+        if method != "cw":
+            raise usage_error("--scheduler runs Chinese Whispers; --method dbscan runs in one "
+                              "process")
+        if device not in ("auto", "cpu"):
+            raise usage_error("--scheduler runs on the workers' CPUs; leave --device out")
+        if not (scheduler == "local" or scheduler.startswith("local:") or ":" in scheduler):
+            raise usage_error(f"--scheduler must be local, local:N or an address like "
+                              f"tcp://host:8786, got {scheduler!r}")
     from vecsmith.sources import SourceError, resolve
 
     try:
@@ -149,14 +162,30 @@ def cluster_command(
     if not quiet:
         err_console.print(f"{len(vocab):,} words x {X.shape[1]} dims read in {t_load:.1f} s; "
                           f"{k}-NN graph ({symmetrize}), CW weighting {weighting}")
-    t1 = time.perf_counter()
-    graph = knn_graph(X, k, symmetrize=symmetrize, threshold=threshold, device=device,
-                      precision=precision, progress=not quiet)
-    t_graph = time.perf_counter() - t1
-    stats = graph_stats(graph)
-    t2 = time.perf_counter()
-    if method == "cw":
-        result = chinese_whispers(graph, weighting, iterations, seed)
+    client = None
+    if scheduler is not None:
+        from vecsmith.cluster import client_for
+
+        try:
+            client = client_for(scheduler)
+        except (ValueError, OSError) as exc:
+            raise usage_error(f"--scheduler {scheduler}: {exc}") from None
+    try:
+        t1 = time.perf_counter()
+        graph = knn_graph(X, k, symmetrize=symmetrize, threshold=threshold,
+                          device="cpu" if client is not None else device,
+                          precision=precision, progress=not quiet, client=client)
+        t_graph = time.perf_counter() - t1
+        stats = graph_stats(graph)
+        t2 = time.perf_counter()
+        if method == "cw":
+            result = chinese_whispers(graph, weighting, iterations, seed, client=client)
+        else:
+            result = None
+    finally:
+        if client is not None:
+            client.close()
+    if result is not None:
         labels, confidence = result.labels, result.confidence
         run_info = {"passes": result.n_iter, "converged": result.converged,
                     "changes_per_pass": result.changes}
