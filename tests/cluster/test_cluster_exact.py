@@ -35,6 +35,7 @@ def test_lazy_skipping_equals_full_recomputation_on_a_graph_full_of_ties():
     every visit, so skipping unchanged neighbourhoods gives the same labels as recomputing
     all. Random float weights (the other test's graphs) never tie."""
     from vecsmith.cluster._cw_kernel import cw_run
+    from vecsmith.cluster.whispers import pass_seeds
 
     rng = np.random.default_rng(4)
     A = sp.random(200, 200, density=0.03, random_state=2, format="csr")
@@ -46,7 +47,7 @@ def test_lazy_skipping_equals_full_recomputation_on_a_graph_full_of_ties():
             T.indptr.astype(np.int64), T.indices.astype(np.int64))
     for seed in rng.integers(0, 1000, 5):
         lazy, full = np.arange(200), np.arange(200)
-        _, c1 = cw_run(*args, lazy, 20, int(seed), 0.0, 0.0, 0, 0.0, True)
-        _, c2 = cw_run(*args, full, 20, int(seed), 0.0, 0.0, 0, 0.0, False)
+        _, c1 = cw_run(*args, lazy, pass_seeds(int(seed), 0, 0, 20), 0.0, 0.0, 0, 0.0, True)
+        _, c2 = cw_run(*args, full, pass_seeds(int(seed), 0, 0, 20), 0.0, 0.0, 0, 0.0, False)
         np.testing.assert_array_equal(lazy, full)
         np.testing.assert_array_equal(c1, c2)
