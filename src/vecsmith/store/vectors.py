@@ -53,8 +53,13 @@ def _torch_available() -> bool:
 
 
 def open(path: str | os.PathLike) -> Vectors:
-    """Open a store written by `vecsmith convert` (see `vecsmith.store.format`)."""
-    return Vectors(read_store(path))
+    """Open a store written by `vecsmith convert` or `vecsmith compress` (`store.format`)."""
+    store = read_store(path)
+    if "pq_word_codes" in store.tensors:  # a compressed store: `vecsmith.store.pq`
+        from vecsmith.store.pq import CompressedVectors
+
+        return CompressedVectors(store)
+    return Vectors(store)
 
 
 class Vectors:
