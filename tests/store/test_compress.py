@@ -211,3 +211,23 @@ def test_decode_matches_the_layout():
     np.testing.assert_array_equal(decode(codes, books),
                                   [[3, 4, 5, 21, 22, 23], [0, 1, 2, 12, 13, 14]])
     assert json.loads(json.dumps({"ok": 1}))
+
+
+def test_cli_compress_info_and_export_bin(tmp_path):
+    from typer.testing import CliRunner
+
+    from vecsmith.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "c.store"
+    res = runner.invoke(app, ["compress", str(LEE), str(out), "--size", "30kB", "--bits", "6"])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size <= 30_000 and '"bits": 6' in res.output
+    info = runner.invoke(app, ["info", str(out)])
+    assert info.exit_code == 0 and "cosine_token_weighted" in info.output
+    res = runner.invoke(app, ["export-bin", str(out), str(tmp_path / "c.bin")])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(load_model(tmp_path / "c.bin").get_word_vector("the"),
+                               store.open(out)["the"], atol=1e-6)
+    res = runner.invoke(app, ["compress", str(LEE), str(out), "--size", "2kB"])
+    assert res.exit_code == 1 and "cannot hold" in res.output

@@ -28,6 +28,7 @@ from . import cluster  # noqa: E402,F401
 from . import linear  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401
 from . import transfer  # noqa: E402,F401
+from . import compress  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 
 
