@@ -2,8 +2,8 @@
 
 The model: the official fastText trained here (cbow, dim 300, minn = maxn = 5, 2M buckets: the
 `cc.*.300` settings; minCount 2, 5 epochs) on the largest English text the installed packages
-ship: gensim's test corpora `head500.noblanks.cor` (first 450 of its 500 Wikipedia lines) and
-`lee_background.cor`. Held-out text: the last 50 lines of `head500.noblanks.cor`, `lee.cor`
+ship: gensim's test corpora `head500.noblanks.cor` (the first 225 of its 250 lines of stemmed Wikipedia text) and
+`lee_background.cor`. Held-out text: the last 25 lines of `head500.noblanks.cor`, `lee.cor`
 and `pang_lee_polarity.cor` (never seen in training). It is a 20k-word model, not cc.en.300:
 the sizes below are scaled to it.
 
@@ -34,8 +34,8 @@ from vecsmith.datasets import gensim_test_file
 
 def corpus_parts():
     head = gensim_test_file("head500.noblanks.cor").read_text(encoding="utf-8").splitlines()
-    train = head[:450] + [gensim_test_file("lee_background.cor").read_text(encoding="utf-8")]
-    held = head[450:] + [gensim_test_file(n).read_text(encoding="utf-8", errors="replace")
+    train = [*head[:225], gensim_test_file("lee_background.cor").read_text(encoding="utf-8")]
+    held = head[225:] + [gensim_test_file(n).read_text(encoding="utf-8", errors="replace")
                          for n in ("lee.cor", "pang_lee_polarity.cor")]
     return "\n".join(train), "\n".join(held)
 
@@ -91,10 +91,10 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     model_path = train_model(cache, args.quick)
 
-    import fasttext
     from compress_fasttext import prune_ft_freq
     from gensim.models.fasttext import load_facebook_vectors
 
+    import fasttext
     from vecsmith import store
     from vecsmith.store.compress import compress
 

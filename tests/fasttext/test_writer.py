@@ -96,3 +96,41 @@ def test_unwritable_words_raise_a_typed_error_and_leave_no_file(tmp_path):
         save_fasttext_bin(v, tmp_path / "w.bin")
     assert not (tmp_path / "w.bin").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["w.store"]
+
+
+def test_ftz_from_a_compressed_store_loads_alike_in_the_official_tool_and_vecsmith(tmp_path):
+    pytest.importorskip("faiss")
+    from vecsmith.fasttext.writer import save_fasttext_ftz
+    from vecsmith.store.compress import compress
+
+    src = gensim_test_file("lee_fasttext_new.bin")
+    v = store.open(compress(src, tmp_path / "c.store", size="40kB"))
+    out = save_fasttext_ftz(v, tmp_path / "c.ftz")
+    ft = official(out)
+    assert ft.is_quantized() and ft.words == v.words
+    words = [*v.words, *OOV, "governmentally"]
+    got = np.stack([ft.get_word_vector(w) for w in words])
+    # the official tool and vecsmith's reader agree bit for bit on the same file
+    np.testing.assert_array_equal(load_model(out).get_word_vectors(words), got)
+    want = v.get_many(words)
+    cos = np.einsum("ij,ij->i", got, want) / (np.linalg.norm(got, axis=1)
+                                               * np.linalg.norm(want, axis=1))
+    assert cos.min() > 0.99  # only the words' own rows add quantization error
+    # dropped n-grams are left out of the mean in both (fastText's pruned-model rule)
+    assert np.linalg.norm(got[-1]) > 0
+
+
+def test_ftz_from_a_plain_store_and_bad_dsub(tmp_path):
+    pytest.importorskip("faiss")
+    from vecsmith.fasttext.writer import save_fasttext_ftz
+
+    src = gensim_test_file("lee_fasttext_new.bin")
+    v = store.open(store.convert_fasttext(src, tmp_path / "s.store", dtype="float32",
+                                          quiet=True))
+    out = save_fasttext_ftz(v, tmp_path / "s.ftz", dsub=1, output=False)
+    ft = official(out)
+    got = np.stack([ft.get_word_vector(w) for w in v.words])
+    want = v.get_many(v.words)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+    with pytest.raises(FastTextWriteError, match="must divide dim"):
+        save_fasttext_ftz(v, tmp_path / "x.ftz", dsub=3)

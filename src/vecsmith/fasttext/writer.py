@@ -27,7 +27,7 @@ from vecsmith._batch import pack_words
 from vecsmith.fasttext._kernels import word_bucket_ids
 from vecsmith.fasttext.format import MAGIC
 
-__all__ = ["FastTextWriteError", "save_fasttext_bin"]
+__all__ = ["FastTextWriteError", "save_fasttext_bin", "save_fasttext_ftz"]
 
 VERSION = 12
 CHUNK_ROWS = 1 << 15
@@ -124,3 +124,108 @@ def _word_rows(v, words: list[str], ids: np.ndarray, offs: np.ndarray, bucket: i
         has = counts > 0
         sums[has] = np.add.reduceat(rows, (offs[:-1] - lo)[has], axis=0)
     return ((counts[:, None] + 1) * target - sums).astype("<f4")
+
+
+def _kept_buckets(v, ids: np.ndarray) -> np.ndarray:
+    """Sorted buckets the `.ftz` keeps: a compressed store's kept n-grams, else those the
+    vocabulary reaches."""
+    kept = getattr(v, "kept_buckets", None)
+    return np.asarray(kept, np.int64) if kept is not None else np.unique(ids)
+
+
+def save_fasttext_ftz(vectors_or_store, path: str | os.PathLike, dsub: int = 2,
+                      output: bool = True, seed: int = 0) -> Path:
+    """Write `vectors_or_store` as a quantized, pruned fastText `.ftz` (version 12).
+
+    The input matrix is one product quantizer (`dsub` values a byte, 256 float32 centroids per
+    sub-vector, no norm quantizer) over the kept n-gram rows and the words' input rows; the
+    prune index maps each kept bucket to its row, and fastText leaves the other n-grams out of
+    a word's mean, as compressed stores do. The n-gram rows are quantized first and each
+    word's row is then solved against the *quantized* n-gram rows, so a word's only error is
+    its own row's quantization divided by its n-gram count + 1. Kept n-grams: a compressed
+    store's (`kept_buckets`), else every bucket a vocabulary word reaches. The output matrix
+    (unused by word vectors) is a quantized zero matrix, one byte a word plus 256·dim floats,
+    which vecsmith's reader wants; ``output=False`` writes none (the official tool loads it).
+    """
+    from vecsmith.store.compress import encode_rows, train_codebooks
+    from vecsmith.store.pq import decode
+
+    v = _open(vectors_or_store)
+    words = v.words
+    n, dim = len(words), v.dim
+    if n == 0:
+        raise FastTextWriteError("the store has no words")
+    if dsub < 1 or dsub > dim:
+        raise FastTextWriteError(f"dsub={dsub} must be in 1..dim ({dim})")
+    if dim % dsub:
+        raise FastTextWriteError(f"dsub={dsub} must divide dim={dim} (vecsmith writes equal "
+                                 "sub-vectors)")
+    bucket = v.bucket if v.has_ngrams else 0
+    minn, maxn = (v.minn, v.maxn) if bucket else (0, 0)
+    counts = getattr(v, "counts", None)
+    counts = np.arange(n, 0, -1, dtype=np.int64) if counts is None else np.asarray(counts)
+    blob, offsets = pack_words(words)
+    ids, offs = word_bucket_ids(blob, offsets, minn, maxn, bucket, False) if bucket else (
+        np.zeros(0, np.int64), np.zeros(n + 1, np.int64))
+    keys = _kept_buckets(v, ids) if bucket else np.zeros(0, np.int64)
+    m = dim // dsub
+    rng = np.random.default_rng(seed)
+
+    def quantize(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = x[rng.choice(len(x), 65536, replace=False)] if len(x) > 65536 else x
+        books = train_codebooks(sample, m, min(256, len(sample)), s)
+        codes = encode_rows(x, books)
+        return codes, decode(codes, books), books
+
+    grows = v.bucket_rows(keys) if len(keys) else np.zeros((0, dim), np.float32)
+    gcodes = np.zeros((0, m), np.uint8)
+    gdec = grows
+    if len(keys):
+        gcodes, gdec, _ = quantize(grows, seed)
+    # word rows against the decoded n-gram rows, kept n-grams only (the pruned model's mean)
+    pos = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
+    ok = (len(keys) > 0) & (keys[pos] == ids) if len(ids) else np.zeros(0, bool)
+    owner = np.repeat(np.arange(n), np.diff(offs))
+    kept_n = np.bincount(owner[ok], minlength=n)
+    sums = np.zeros((n, dim), np.float64)
+    np.add.at(sums, owner[ok], gdec[pos[ok]].astype(np.float64))
+    target = v.get_many(words).astype(np.float64)
+    wrows = ((kept_n[:, None] + 1) * target - sums).astype(np.float32)
+    allrows = np.concatenate([wrows, grows])
+    codes, _, books = quantize(allrows, seed + 1)
+    # one quantizer for the file: re-encode the n-gram rows with it (same rows as decoded
+    # above only when both books agree, so solve the word rows once more against these)
+    gcodes = codes[n:]
+    gdec = decode(gcodes, books)
+    sums[:] = 0
+    np.add.at(sums, owner[ok], gdec[pos[ok]].astype(np.float64))
+    wrows = ((kept_n[:, None] + 1) * target - sums).astype(np.float32)
+    codes = np.concatenate([encode_rows(wrows, books), gcodes])
+    centroids = np.zeros((m, 256, dsub), np.float32)
+    centroids[:, : books.shape[1]] = books
+
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        fh.write(struct.pack("<2i", MAGIC, VERSION))
+        fh.write(_args_block(dim, bucket, minn, maxn))
+        block = _dictionary_block(words, counts)
+        # pruneidx_size: kept buckets (0 would mean "no n-grams at all", as fastText reads it)
+        prune = len(keys) if bucket else -1
+        fh.write(block[:20] + struct.pack("<q", prune) + block[28:])
+        if len(keys):
+            pairs = np.stack([keys, np.arange(len(keys))], axis=1).astype("<i4")
+            fh.write(pairs.tobytes())
+        fh.write(b"\1")  # quant_input
+        fh.write(b"\0")  # qnorm
+        rows = n + len(keys)
+        fh.write(struct.pack("<2q", rows, dim))
+        fh.write(struct.pack("<i", rows * m))
+        fh.write(np.ascontiguousarray(codes, dtype=np.uint8).tobytes())
+        fh.write(struct.pack("<4i", dim, m, dsub, dsub))
+        fh.write(centroids.astype("<f4").tobytes())
+        if output:  # a quantized zero output matrix: one code a word, one sub-vector
+            fh.write(b"\1\0" + struct.pack("<2qi", n, dim, n) + bytes(n))
+            fh.write(struct.pack("<4i", dim, 1, dim, dim) + bytes(dim * 256 * 4))
+        else:
+            fh.write(b"\0" + struct.pack("<2q", 0, dim))
+    return path

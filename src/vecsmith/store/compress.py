@@ -41,7 +41,7 @@ from vecsmith.fasttext._kernels import word_bucket_ids
 from vecsmith.store.convert import _vocab_specs, _vocab_tensors, _write, file_sha256
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, TensorSpec
 
-__all__ = ["CompressError", "compress", "parse_size"]
+__all__ = ["CompressError", "compress", "encode_rows", "parse_size", "train_codebooks"]
 
 HEADER_RESERVE = 6 * 1024  # JSON header incl. the compression report (about 3 kB); checked after
 MAX_FIT_WORDS = 200_000
@@ -192,7 +192,7 @@ def _plan(src: _Source, budget: int | None, max_words: int | None, max_ngrams: i
 # ------------------------------------------------------------------------------- quantizer
 
 
-def _kmeans_books(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 20) -> np.ndarray:
+def train_codebooks(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 20) -> np.ndarray:
     """(m, ksub, dsub) float32 centroids: k-means on each sub-vector (faiss)."""
     faiss = require("faiss", "product quantization in vecsmith compress")
     d = x.shape[1]
@@ -207,7 +207,7 @@ def _kmeans_books(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 20) 
     return books
 
 
-def _encode(x: np.ndarray, books: np.ndarray, chunk: int = 16384) -> np.ndarray:
+def encode_rows(x: np.ndarray, books: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """Nearest centroid of every sub-vector: (n, m) uint8 codes."""
     m, _, dsub = books.shape
     codes = np.empty((len(x), m), dtype=np.uint8)
@@ -225,7 +225,7 @@ class _Quantizer:
     rotation: np.ndarray | None
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        return _encode(x if self.rotation is None else x @ self.rotation.T, self.books)
+        return encode_rows(x if self.rotation is None else x @ self.rotation.T, self.books)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         from vecsmith.store.pq import decode
@@ -241,7 +241,7 @@ def _train(x: np.ndarray, m: int, bits: int, rotation: np.ndarray | None, seed: 
         else x
     ksub = max(1, min(1 << bits, len(sample)))
     y = sample if rotation is None else sample @ rotation.T
-    books = _kmeans_books(y, m, ksub, seed).astype(np.float16).astype(np.float32)
+    books = train_codebooks(y, m, ksub, seed).astype(np.float16).astype(np.float32)
     return _Quantizer(books, rotation)
 
 

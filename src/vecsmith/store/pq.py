@@ -206,6 +206,11 @@ class CompressedVectors(Vectors):
         return pos, keys[pos] == buckets
 
     @property
+    def kept_buckets(self) -> np.ndarray:
+        """Sorted bucket ids whose n-gram rows this store keeps."""
+        return np.zeros(0, np.int32) if self._keys is None else self._keys
+
+    @property
     def vectors(self) -> np.ndarray:
         """Every word vector, decoded (a new float32 array of nwords × dim)."""
         return self.word_rows(np.arange(self.nwords))
