@@ -231,3 +231,22 @@ def test_cli_compress_info_and_export_bin(tmp_path):
                                store.open(out)["the"], atol=1e-6)
     res = runner.invoke(app, ["compress", str(LEE), str(out), "--size", "2kB"])
     assert res.exit_code == 1 and "cannot hold" in res.output
+
+
+def test_cli_compress_to_ftz_loads_in_the_official_tool(tmp_path):
+    fasttext = pytest.importorskip("fasttext")
+    from typer.testing import CliRunner
+
+    from vecsmith.cli import app
+
+    out = tmp_path / "c.ftz"
+    res = CliRunner().invoke(app, ["compress", str(LEE), str(out), "--size", "40kB",
+                                   "--format", "ftz"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["c.ftz"]  # no temporary store left
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ft = fasttext.load_model(str(out))
+    assert ft.is_quantized()
+    np.testing.assert_array_equal(ft.get_word_vector("xyzzyq"),
+                                  load_model(out).get_word_vector("xyzzyq"))

@@ -37,6 +37,10 @@ def compress(
     refit: bool = typer.Option(True, "--refit/--no-refit",
                                help="Least-squares refit of the kept n-gram rows."),
     seed: int = typer.Option(0, help="Seed for sampling and k-means."),
+    fmt: str = typer.Option("store", "--format",
+                            help="store (vecsmith) or ftz (a quantized fastText file the "
+                                 "official tool loads; the same pruning and refit, one "
+                                 "quantizer, size not enforced)."),
 ):
     """Shrink a model to a store of a given size that still embeds unknown words.
 
@@ -48,17 +52,35 @@ def compress(
       vecsmith compress cc.en.300.bin cc.en.25MB.store --size 25MB
       vecsmith compress glove.store tiny.store --size none --max-words 20000 --max-ngrams 50000
     """
+    import tempfile
+
+    from vecsmith import store
     from vecsmith.store.compress import CompressError
     from vecsmith.store.compress import compress as run
 
+    if fmt not in ("store", "ftz"):
+        raise _fail(f"--format must be store or ftz, got {fmt}")
     start = time.perf_counter()
+    target = out if fmt == "store" else Path(tempfile.mkstemp(".store", dir=out.parent)[1])
     try:
-        path = run(model, out, size=None if size.lower() == "none" else size,
+        path = run(model, target, size=None if size.lower() == "none" else size,
                    max_words=max_words, max_ngrams=max_ngrams, pq_subvectors=pq_subvectors,
                    bits=bits, opq=opq, refit=refit, seed=seed)
+        if fmt == "ftz":
+            from vecsmith.fasttext.writer import save_fasttext_ftz
+
+            small = store.open(path)
+            dsub = small.dim // small.compression["subvectors"]
+            path = save_fasttext_ftz(small, out, dsub=dsub, seed=seed)
     except (CompressError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    from vecsmith import store
+    finally:
+        if fmt == "ftz":
+            target.unlink(missing_ok=True)
+    if fmt == "ftz":
+        typer.echo(f"wrote {path}: {os.path.getsize(path) / 1e6:,.2f} MB in "
+                   f"{time.perf_counter() - start:.1f} s")
+        return
 
     report = store.open(path).compression
     keys = ("kept_words", "kept_ngrams", "subvectors", "bits", "cosine_token_weighted",
