@@ -36,7 +36,7 @@ def lee():
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, lee):
     out = tmp_path_factory.mktemp("c") / "lee.store"
-    return store.open(compress(LEE, out, size="40kB", word_share=0.5))
+    return store.open(compress(LEE, out, size="40kB", word_share=0.5, max_ngrams=600))
 
 
 def test_parse_size():

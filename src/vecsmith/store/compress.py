@@ -207,15 +207,19 @@ def train_codebooks(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 20
     return books
 
 
-def encode_rows(x: np.ndarray, books: np.ndarray, chunk: int = 16384) -> np.ndarray:
-    """Nearest centroid of every sub-vector: (n, m) uint8 codes."""
-    m, _, dsub = books.shape
+def encode_rows(x: np.ndarray, books: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Nearest centroid of every sub-vector: (n, m) uint8 codes (faiss's encoder; codebooks
+    with fewer than 256 centroids are padded with far-away ones that are never nearest)."""
+    faiss = require("faiss", "product quantization in vecsmith compress")
+    m, ksub, dsub = books.shape
+    padded = np.full((m, 256, dsub), 1e18, dtype=np.float32)
+    padded[:, :ksub] = books
+    pq = faiss.ProductQuantizer(m * dsub, m, 8)
+    faiss.copy_array_to_vector(padded.ravel(), pq.centroids)
     codes = np.empty((len(x), m), dtype=np.uint8)
-    sq = np.einsum("mkd,mkd->mk", books, books)
     for s in range(0, len(x), chunk):
-        sub = x[s : s + chunk].reshape(-1, m, dsub).astype(np.float32)
-        dots = np.einsum("nmd,mkd->nmk", sub, books)
-        codes[s : s + chunk] = np.argmin(sq[None] - 2 * dots, axis=2)
+        part = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
+        codes[s : s + len(part)] = pq.compute_codes(part)
     return codes
 
 
