@@ -123,8 +123,8 @@ def main() -> None:
     t = time.perf_counter()
     wv = load_facebook_vectors(str(model_path))
     print(f"gensim load {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    settings = [(2000, 20_000), (20_000, 100_000)] if args.quick else \
-        [(2000, 20_000), (5000, 50_000), (20_000, 100_000), (20_000, 400_000)]
+    settings = [(2000, 20_000)] if args.quick else \
+        [(2000, 20_000), (5000, 50_000), (20_000, 100_000)]
     rows = []
     for nv, ng in settings:
         t = time.perf_counter()
@@ -137,10 +137,13 @@ def main() -> None:
         rows.append({"tool": "compress-fasttext", "words": nv, "ngrams": ng, "bytes": size,
                      "seconds": round(cf_time, 1), **cf})
         print(json.dumps(rows[-1]), flush=True)
-        for variant, kw in (("vecsmith", {}), ("vecsmith no-refit", {"refit": False})):
+        variants = [("vecsmith", {})]
+        if (nv, ng) == settings[0]:  # the refit ablation, at the smallest size
+            variants.append(("vecsmith no-refit", {"refit": False}))
+        for variant, kw in variants:
             out = cache / f"vs_{size}_{variant.replace(' ', '_')}.store"
             t = time.perf_counter()
-            compress(model_path, out, size=size, **kw)
+            compress(model_path, out, size=size, checksum=False, **kw)
             vs_time = time.perf_counter() - t
             v = store.open(out)
             rep = v.compression

@@ -45,7 +45,7 @@ __all__ = ["CompressError", "compress", "encode_rows", "parse_size", "train_code
 
 HEADER_RESERVE = 6 * 1024  # JSON header incl. the compression report (about 3 kB); checked after
 MAX_FIT_WORDS = 200_000
-MAX_TRAIN_ROWS = 65_536
+MAX_TRAIN_ROWS = 32_768  # k-means sample per quantizer (128 points a centroid)
 
 
 class CompressError(ValueError):
@@ -192,7 +192,7 @@ def _plan(src: _Source, budget: int | None, max_words: int | None, max_ngrams: i
 # ------------------------------------------------------------------------------- quantizer
 
 
-def train_codebooks(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 20) -> np.ndarray:
+def train_codebooks(x: np.ndarray, m: int, ksub: int, seed: int, niter: int = 12) -> np.ndarray:
     """(m, ksub, dsub) float32 centroids: k-means on each sub-vector (faiss)."""
     faiss = require("faiss", "product quantization in vecsmith compress")
     d = x.shape[1]
@@ -289,27 +289,34 @@ def _mean_matrix(ids: np.ndarray, offs: np.ndarray, words: np.ndarray, keys: np.
 
 
 def _refit(a, b: np.ndarray, x0: np.ndarray, weights: np.ndarray, held: np.ndarray,
-           iters: int, damping: float) -> tuple[np.ndarray, list[float]]:
-    """Damped block CGLS from x0 (one step size per column), keeping the iterate with the
-    best weighted cosine on the held-out rows. Returns (rows, held-out cosine per iterate)."""
+           iters: int, damping: float, heldout_weight: float = 0.5
+           ) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Damped block CGLS from x0 (one step size per column). Keeps the iterate with the best
+    mix of the weighted cosine on the fitted words (the dropped vocabulary, which queries
+    hit) and on the held-out ones (which stand for unseen words). Returns (rows, [(fitted,
+    held-out cosine)] per iterate, the first for x0)."""
     fit = ~held
     sw = np.sqrt(weights)[:, None].astype(np.float32)
     af = a[fit].multiply(sw[fit]).tocsr()
     bf = b[fit] * sw[fit]
     ah, bh, wh = a[held], b[held], weights[held]
 
-    def score(x):
-        return float(np.average(_cosines(ah @ x, bh), weights=wh)) if len(bh) else 0.0
+    def score(x, fitted):  # row scaling by sqrt(w) leaves cosines alone
+        f = float(np.average(_cosines(fitted, bf), weights=weights[fit])) if len(bf) else 0.0
+        h = float(np.average(_cosines(ah @ x, bh), weights=wh)) if len(bh) else f
+        return (f, h), (1 - heldout_weight) * f + heldout_weight * h
 
     colsq = np.asarray(af.multiply(af).sum(axis=0)).ravel()
     lam = np.float32(damping * (colsq.mean() if len(colsq) else 1.0))
     y = np.zeros_like(x0)
-    r = bf - af @ x0
+    fitted = af @ x0
+    r = bf - fitted
     s = af.T @ r
     p = s.copy()
     gamma = np.einsum("ij,ij->j", s, s)
-    best, best_x, history = score(x0), x0, [score(x0)]
-    for _ in range(iters):
+    pair, best = score(x0, fitted)
+    best_x, history, best_at = x0, [pair], 0
+    for it in range(1, iters + 1):
         q = af @ p
         delta = np.einsum("ij,ij->j", q, q) + lam * np.einsum("ij,ij->j", p, p)
         alpha = np.divide(gamma, delta, out=np.zeros_like(gamma), where=delta > 0)
@@ -320,11 +327,11 @@ def _refit(a, b: np.ndarray, x0: np.ndarray, weights: np.ndarray, held: np.ndarr
         beta = np.divide(gnew, gamma, out=np.zeros_like(gnew), where=gamma > 0)
         p = s + beta * p
         gamma = gnew
-        c = score(x0 + y)
-        history.append(c)
+        pair, c = score(x0 + y, bf - r)
+        history.append(pair)
         if c > best:
-            best, best_x = c, x0 + y
-        elif len(bh) and len(history) - 1 - int(np.argmax(history)) >= 3:
+            best, best_x, best_at = c, x0 + y, it
+        elif it - best_at >= 3:
             break
     return best_x.astype(np.float32), history
 
@@ -336,16 +343,18 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
-             word_share: float = 0.35, oov_floor: float = 0.5, holdout: float = 0.05,
-             seed: int = 0, quiet: bool = True) -> Path:
+             word_share: float = 0.3, oov_floor: float = 0.5, holdout: float = 0.05,
+             heldout_weight: float = 0.5, checksum: bool = True, seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
 
     `size`: the whole file's bound (e.g. "25MB"; None: only `max_words`/`max_ngrams` bound it).
     `pq_subvectors` (default dim/3 when it divides) sub-vectors of `bits` bits each;
     `word_share` of the room goes to the vocabulary, the rest to n-gram rows; `oov_floor` is
     the weight unseen words get in n-gram scoring and refit, against 1 for the tokens;
-    `holdout` of the dropped words are kept out of the refit to stop it and to measure quality
-    on words it did not see. Returns the path; the file is written atomically.
+    `holdout` of the dropped words are kept out of the refit to measure quality on words it did
+    not see; the refit keeps the iterate with the best mix of fitted and held-out cosine
+    (`heldout_weight` on the held-out side). `checksum` records the source file's SHA-256.
+    Returns the path; the file is written atomically.
     """
     t0 = time.perf_counter()
     if not 1 <= bits <= 8:
@@ -415,8 +424,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         held = rng.random(len(fit_words)) < holdout
         if refit:
             x, hist = _refit(a, targets, x0, u[fit_words] / u[fit_words].mean(), held,
-                             refit_iters, damping)
-            report["refit_heldout_cosine"] = [round(c, 5) for c in hist]
+                             refit_iters, damping, heldout_weight)
+            report["refit_fitted_cosine"] = [round(f, 5) for f, _ in hist]
+            report["refit_heldout_cosine"] = [round(h, 5) for _, h in hist]
         held_cos_words = fit_words[held]
 
     # product quantization: unit word rows (+ float16 lengths), raw n-gram rows
@@ -482,7 +492,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
             "nwords": nw, "ngram_rows": len(keys), "eos_ngrams": int(src.eos_ngrams),
             "oov": "fasttext-kept" if gq is not None else "error", "search_index": "pq-adc",
             "source": src.name, "source_format": src.fmt,
-            "source_sha256": file_sha256(src_path) if src_path and os.path.isfile(src_path) else "",
+            "source_sha256": file_sha256(src_path) if checksum and src_path and os.path.isfile(src_path) else "",
             "compression": json.dumps(report, separators=(",", ":"))}
     path = _write(out, specs, meta, iter(chunks))
     if budget is not None and path.stat().st_size > budget:  # the plan's reserve was too small
