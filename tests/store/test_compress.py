@@ -57,15 +57,19 @@ def test_fits_the_size_and_serves_the_store_api(small, lee):
     assert 0 < rep["kept_words"] < len(words) and rep["kept_ngrams"] > 0
     assert rep["cosine_token_weighted"] > 0.95
     kept = v.words
-    assert kept == words[: len(kept)]  # the most frequent words, in the source's order
-    assert "government" in v and v.word_id("government") == words.index("government")
+    # half the most frequent words, half those n-grams rebuild worst; in the source's order
+    ids = [words.index(w) for w in kept]
+    assert ids == sorted(ids) and set(words[: len(kept) // 2]) <= set(kept)
+    w = words[100]  # among the most frequent half: kept
+    assert w in v and v.word_id(w) == kept.index(w)
     # a kept word: its decoded vector, close to the original
-    got = v["government"]
-    np.testing.assert_array_equal(got, v.get_many(["government"])[0])
-    assert cos(got[None], m.get_word_vector("government")[None])[0] > 0.99
+    got = v[w]
+    np.testing.assert_array_equal(got, v.get_many([w])[0])
+    assert cos(got[None], m.get_word_vector(w)[None])[0] > 0.99
     # every vocabulary word, dropped ones through the kept n-grams
     c = cos(v.get_many(words), vecs)
-    assert c[: len(kept)].mean() > 0.99 and c[len(kept) :].mean() > 0.95
+    is_kept = np.isin(np.arange(len(words)), ids)
+    assert c[is_kept].mean() > 0.99 and c[~is_kept].mean() > 0.95
     # OOV words through n-grams: close to what fastText itself says
     assert cos(v.get_many(OOV), m.get_word_vectors(OOV)).mean() > 0.9
     with pytest.raises(ValueError, match="missing must be"):

@@ -336,6 +336,58 @@ def _refit(a, b: np.ndarray, x0: np.ndarray, weights: np.ndarray, held: np.ndarr
     return best_x.astype(np.float32), history
 
 
+def _ngram_recon_cosines(src: _Source, words: np.ndarray, ids: np.ndarray, offs: np.ndarray,
+                         chunk: int = 1 << 14) -> np.ndarray:
+    """Cosine between each word's vector and the mean of its (original) n-gram rows: how well
+    the word would come back if it were dropped (0 for words without n-grams)."""
+    out = np.zeros(len(words))
+    if not src.bucket:
+        return out
+    for s in range(0, len(words), chunk):
+        w = words[s : s + chunk]
+        lens = offs[w + 1] - offs[w]
+        has = lens > 0
+        if not has.any():
+            continue
+        w, lens = w[has], lens[has]
+        flat = np.concatenate([ids[offs[i] : offs[i + 1]] for i in w])
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        rows = src.bucket_rows(uniq)[inverse]
+        starts = np.r_[0, np.cumsum(lens)[:-1]]
+        means = np.add.reduceat(rows, starts, axis=0)
+        part = np.zeros(len(has))
+        part[has] = _cosines(means, src.word_vectors(w))
+        out[s : s + len(has)] = part
+    return out
+
+
+def _choose_words(src: _Source, order: np.ndarray, nw: int, tok: np.ndarray, ids: np.ndarray,
+                  offs: np.ndarray, m: int) -> np.ndarray:
+    """Half the word budget goes to the most frequent words (what neighbour queries and most
+    tokens hit); the other half to the words n-grams rebuild worst, weighted by frequency:
+    tok_w · (1 − cos(n-gram mean, v_w)) — e.g. short words without n-grams, which would
+    otherwise come back as zeros. Trimmed so the chosen words take no more bytes than the
+    plan's (the most frequent nw words)."""
+    n_all = len(order)
+    if nw >= n_all:
+        return np.arange(n_all)
+    head = order[: nw // 2]
+    rest = order[nw // 2 :]
+    limit = _word_bytes(src.words, nw, m, src.counts is not None)
+    benefit = tok[rest] * (1.0 - _ngram_recon_cosines(src, rest, ids, offs))
+    extra = rest[np.argsort(-benefit, kind="stable")[: nw - len(head)]]
+    while True:
+        chosen = np.sort(np.concatenate([head, extra]))
+        if len(extra) == 0 or _words_bytes([src.words[i] for i in chosen], m,
+                                           src.counts is not None) <= limit:
+            return chosen
+        extra = extra[: len(extra) - max(1, len(extra) // 200)]
+
+
+def _words_bytes(words: list[str], m: int, with_counts: bool) -> int:
+    return _word_bytes(words, len(words), m, with_counts)
+
+
 # ------------------------------------------------------------------------------- compress
 
 
@@ -343,7 +395,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
-             word_share: float = 0.3, oov_floor: float = 0.5, holdout: float = 0.05,
+             word_share: float = 0.3, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, checksum: bool = True, seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
 
@@ -384,7 +436,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         ids, offs = np.zeros(0, np.int64), np.zeros(n_all + 1, np.int64)
     used = np.unique(ids)
     nw, ng = _plan(src, budget, max_words, max_ngrams, m, 1 << bits, opq, word_share, len(used))
-    kept_words = np.sort(order[:nw])  # keep the source's order (by frequency)
+    kept_words = _choose_words(src, order, nw, tok, ids, offs, m)
+    nw = len(kept_words)
     dropped = np.setdiff1d(np.arange(n_all), kept_words)
 
     # n-gram scores over dropped words: token share plus a uniform floor for unseen words
