@@ -186,6 +186,16 @@ def _plan(src: _Source, budget: int | None, max_words: int | None, max_ngrams: i
     ng = min(left // (m + 4), used_buckets) if src.bucket else 0
     if max_ngrams is not None:
         ng = min(ng, max_ngrams)
+    if max_words is None and nw < n_all and ng * (m + 4) < left - (m + 64):
+        # every n-gram that fits is kept: what is left goes to more words
+        lo, hi = nw, n_all
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _word_bytes(src.words, mid, m, with_counts) <= room - ng * (m + 4):
+                lo = mid
+            else:
+                hi = mid - 1
+        nw = lo
     return nw, int(ng)
 
 
