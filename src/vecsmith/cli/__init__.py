@@ -15,7 +15,7 @@ import sys
 
 __all__ = ["VERB_MODULES", "app", "main"]
 
-VERB_MODULES = ("fasttext", "store", "cluster", "linear", "rnn", "transfer", "serve", "demo")
+VERB_MODULES = ("fasttext", "store", "cluster", "linear", "rnn", "transfer", "compress", "serve", "demo")
 
 
 def _load_app():

@@ -28,10 +28,12 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("convert", "Convert a model or vector file into one compact store that opens in "
                 "milliseconds."),
     ("export", "Write the vocabulary vectors of a store (or any source) as a `.vec` text file "
-               "(`count dim` header, %.5g)."),
+               "(`count dim` header, %.5g), or a store as a fastText `.bin`."),
     ("cluster", "Cluster words by meaning without choosing the number of clusters."),
     ("transfer", "Learn n-gram vectors for word vectors that have none, so unseen words get "
                  "vectors."),
+    ("compress", "Shrink a model to a store of a given size that still embeds unknown "
+                 "words."),
     ("serve", "Serve models over HTTP: /v1/embeddings (OpenAI), /vectors, /similar, /analogy, "
               "/predict, a page to try them at /, the API at /docs."),
     ("demo", "Run the tour: read real fastText models, then each capability on packaged data."),

@@ -117,22 +117,41 @@ def export(store: str = typer.Argument(..., metavar="SOURCE", help=SOURCE_HELP),
                                           help="The .vec file to write (same as -o)."),
            out: Path = typer.Option(None, "--output", "-o", show_default=False,
                                     help="The .vec text file to write (replaced atomically)."),
+           fmt: str = typer.Option("vec", "--format",
+                                   help="vec: word2vec text; bin: a fastText .bin (v12) of a "
+                                        "store, n-grams included, that the official fastText, "
+                                        "gensim and vecsmith load with the same vectors."),
            parents: bool = parents_option(),
            quiet: bool = quiet_option()):
     """Write the vocabulary vectors of a store (or any source) as a `.vec` text file
-    (`count dim` header, %.5g).
+    (`count dim` header, %.5g), or a store as a fastText `.bin`.
 
-    Example: vecsmith export cc.en.300.store -o cc.en.300.vec
+    Examples:
+
+      vecsmith export cc.en.300.store -o cc.en.300.vec
+
+      vecsmith export glove-transfer.store -o glove.bin --format bin
     """
     from vecsmith.sources import SourceError, read_matrix, resolve
     from vecsmith.wordvectors import save_word2vec_text
 
+    if fmt not in ("vec", "bin"):
+        raise usage_error(f"--format must be vec or bin, got {fmt!r}")
     out = output_path(out_arg, out, "export")
     try:
         path, _fmt = resolve(store)
     except SourceError as exc:
         raise usage_error(str(exc)) from None
     check_output(out, inputs=[path], parents=parents)
+    if fmt == "bin":
+        if _fmt != "store":
+            raise usage_error(f"--format bin writes a store as fastText .bin; {store} is "
+                              f"{_fmt}: convert it first")
+        from vecsmith.fasttext.writer import save_fasttext_bin
+
+        save_fasttext_bin(str(path), out)
+        info(f"wrote {out}: {os.path.getsize(out) / 1e6:,.1f} MB", quiet)
+        return
     if _fmt == "store":  # the memory-mapped matrix, converted block by block while writing
         v = open_source(store)
         words, matrix = v.words, v.vectors

@@ -25,7 +25,10 @@ Tensors of a store (names are part of the format, version 1):
 Metadata (`__metadata__`, strings): `format` = "vecsmith-store", `format_version`, `dim`,
 `minn`, `maxn`, `bucket`, `dtype`, `nwords`, `ngram_rows`, `eos_ngrams`, `oov` ("fasttext":
 unknown words get their n-gram mean, zeros when none, as fastText answers; "error": unknown
-words raise KeyError), `search_index` ("int8" or empty), `source`, `source_sha256`,
+words raise KeyError; "fasttext-kept", compressed stores: the mean of the n-gram rows that were
+kept, dropped ones left out of the mean), `dtype` ("float16", "float32", or "pq" for the
+product-quantized tensors of `vecsmith.store.compress`, read by `vecsmith.store.pq`),
+`search_index` ("int8", "pq-adc" or empty), `source`, `source_sha256`,
 `source_format`. Integer settings are checked at open (`minn`/`maxn` in
 0..MAX_NGRAM_LENGTH, `bucket` in 0..2^31-1, `dim`/`nwords` equal to the shape of `vectors`),
 `ngram_keys` and `ngram_rows` come as a pair, and a file that is not a regular file (a FIFO, a
@@ -59,7 +62,8 @@ MAX_NGRAM_LENGTH = 64
 MAX_BUCKET = (1 << 31) - 1  # bucket ids are int32 in the file and in the kernels
 _INT_SETTINGS = {"minn": MAX_NGRAM_LENGTH, "maxn": MAX_NGRAM_LENGTH, "bucket": MAX_BUCKET,
                  "dim": 1 << 20, "nwords": (1 << 63) - 1, "ngram_rows": (1 << 63) - 1}
-_CHOICES = {"eos_ngrams": ("0", "1"), "oov": ("fasttext", "error"), "dtype": ("float16", "float32")}
+_CHOICES = {"eos_ngrams": ("0", "1"), "oov": ("fasttext", "fasttext-kept", "error"),
+            "dtype": ("float16", "float32", "pq")}
 
 
 class StoreFormatError(ValueError):
@@ -236,9 +240,9 @@ def _check_metadata(path: str, meta: dict[str, str], tensors: dict[str, np.ndarr
                 raise StoreFormatError(path, 8, f"metadata {key} = {meta[key]} but 'vectors' "
                                                 f"has shape {list(vectors.shape)}")
     keys, rows = tensors.get("ngram_keys"), tensors.get("ngram_rows")
-    if (keys is None) != (rows is None):
+    if (keys is None) != (rows is None) and meta.get("dtype") != "pq":  # pq: row i is key i
         raise StoreFormatError(path, 8, "'ngram_keys' and 'ngram_rows' must come together")
-    if keys is not None:
+    if keys is not None and rows is not None:  # a pq store's keys are checked by store.pq
         if keys.ndim != 1 or keys.shape != rows.shape or keys.dtype != np.int32 \
                 or rows.dtype != np.int32:
             raise StoreFormatError(path, 8, "'ngram_keys'/'ngram_rows' must be int32 vectors "

@@ -69,8 +69,13 @@ def _torch_available() -> bool:
 
 
 def open(path: str | os.PathLike) -> Vectors:
-    """Open a store written by `vecsmith convert` (see `vecsmith.store.format`)."""
-    return Vectors(read_store(path))
+    """Open a store written by `vecsmith convert` or `vecsmith compress` (`store.format`)."""
+    store = read_store(path)
+    if "pq_word_codes" in store.tensors:  # a compressed store: `vecsmith.store.pq`
+        from vecsmith.store.pq import CompressedVectors
+
+        return CompressedVectors(store)
+    return Vectors(store)
 
 
 class Vectors:
@@ -351,6 +356,27 @@ class Vectors:
     def vectors(self) -> np.ndarray:
         """The stored word matrix (memory-mapped, read-only; float16 or float32)."""
         return self._vectors
+
+    @property
+    def counts(self) -> np.ndarray | None:
+        """Word frequencies when the source had them (memory-mapped), else None."""
+        return self._store.tensors.get("counts")
+
+    def bucket_rows(self, buckets: np.ndarray) -> np.ndarray:
+        """float32 n-gram rows of bucket ids (hash % bucket); zeros for buckets this store does
+        not keep. For writers that rebuild a model's table (`vecsmith.fasttext.writer`)."""
+        buckets = np.asarray(buckets, dtype=np.int64)
+        out = np.zeros((len(buckets), self.dim), dtype=np.float32)
+        if self._ngrams is None or self.bucket <= 0 or not len(buckets):
+            return out
+        if self._keys is None:
+            out[:] = self._ngrams[buckets]
+            return out
+        self._check_index()
+        pos = np.minimum(np.searchsorted(self._keys, buckets), max(len(self._keys) - 1, 0))
+        ok = (len(self._keys) > 0) & (self._keys[pos] == buckets)
+        out[ok] = self._ngrams[self._rows[pos[ok]]]
+        return out
 
     def get_subwords(self, word: str | bytes) -> tuple[list[str], np.ndarray]:
         """The word (if known) and its kept character n-grams, with their `ngrams` rows."""

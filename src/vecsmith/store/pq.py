@@ -1,0 +1,308 @@
+"""Reading compressed stores: product-quantized word and n-gram rows (`vecsmith.store.compress`).
+
+A compressed store has no `vectors`/`ngrams` matrices. Each kept word row is a unit vector
+coded by a product quantizer (one uint8 code per sub-vector, float16 codebooks) times its
+float16 length; each kept n-gram row is coded raw by a second quantizer. Tensors (beside the
+vocabulary tensors of every store, `vecsmith.store.format`):
+
+| name | dtype, shape | what |
+|---|---|---|
+| `pq_word_codes` | U8 (nwords, M) | codes of the unit word rows |
+| `pq_word_codebooks` | F16 (M, ksub, dsub) | centroids of each sub-vector |
+| `pq_word_scales` | F16 (nwords,) | length of each original word vector |
+| `norms` | F32 (nwords,) | length of each decoded word vector (what search divides by) |
+| `pq_ngram_codes` | U8 (rows, M) | codes of the kept n-gram rows, in `ngram_keys` order |
+| `pq_ngram_codebooks` | F16 (M, ksub, dsub) | their centroids |
+| `ngram_keys` | I32 (rows,) | sorted bucket ids (hash % bucket) of the kept rows |
+| `pq_rotation` | F32 (dim, dim) | optional: orthogonal A, rows were coded as x·Aᵀ (OPQ) |
+
+Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
+mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
+A word none of whose n-grams is kept gets zeros. Metadata `compression` (JSON) says what was
+kept and the quality measured when the store was written.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+
+import numpy as np
+
+from vecsmith._batch import output_array
+from vecsmith.store.format import StoreFile, StoreFormatError
+from vecsmith.store.vectors import Vectors
+
+PQ_TENSORS = ("pq_word_codes", "pq_word_codebooks", "pq_word_scales")
+BLOCK = 1 << 15
+
+
+def is_compressed(store: StoreFile) -> bool:
+    return "pq_word_codes" in store.tensors
+
+
+def decode(codes: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+    """float32 rows from uint8 codes: sub-vector m of row i is codebooks[m, codes[i, m]]."""
+    m = codebooks.shape[0]
+    return codebooks[np.arange(m), codes.astype(np.intp)].reshape(len(codes), -1)
+
+
+class CompressedVectors(Vectors):
+    """`Vectors` over a compressed store: the same API (`v[w]`, `get_many`, `most_similar`,
+    OOV words through kept n-grams); rows are decoded on demand, search scores the codes."""
+
+    def __init__(self, store: StoreFile):
+        self._store = store
+        self.path = store.path
+        t, meta = store.tensors, store.metadata
+        need = (*PQ_TENSORS, "norms", "vocab_blob", "vocab_offsets", "word_table")
+        missing = [n for n in need if n not in t]
+        if missing:
+            raise StoreFormatError(self.path, 8, f"compressed store lacks tensors {missing}")
+        self.dim = int(meta.get("dim", 0))
+        codes, books = t["pq_word_codes"], t["pq_word_codebooks"]
+        self.nwords = len(codes)
+        self._codes, self._books = codes, books
+        self._scales = t["pq_word_scales"]
+        self._blob, self._offsets, self._table = (t["vocab_blob"], t["vocab_offsets"],
+                                                  t["word_table"])
+        self._norms = t["norms"]
+        self._ngram_codes = t.get("pq_ngram_codes")
+        self._ngram_books = t.get("pq_ngram_codebooks")
+        self._keys = t.get("ngram_keys")
+        self._rows = None
+        self._rotation = t.get("pq_rotation")
+        self.minn, self.maxn = int(meta.get("minn", 0)), int(meta.get("maxn", 0))
+        self.bucket = int(meta.get("bucket", 0))
+        self._eos_ngrams = meta.get("eos_ngrams", "0") == "1"
+        has = self._ngram_codes is not None and self._keys is not None and self.bucket > 0
+        self._oov_error = not has
+        self._ngrams = None
+        self._prune = (len(self._keys), self._keys, self._keys) if has else (
+            0, np.zeros(0, np.int32), np.zeros(0, np.int32))
+        self._index_checked = self._search_checked = False
+        self._search_index = None
+        self._device_matrix = None
+        self._half = False
+        self._validate_pq()
+
+    def _validate_pq(self) -> None:
+        t = self._store.tensors
+        c, b = self._codes, self._books
+
+        def books_ok(codes, books) -> bool:
+            return (codes.dtype == np.uint8 and codes.ndim == 2 and books.dtype == np.float16
+                    and books.ndim == 3 and books.shape[0] == codes.shape[1]
+                    and books.shape[0] * books.shape[2] == self.dim and 1 <= books.shape[1] <= 256)
+
+        if not books_ok(c, b):
+            raise self._bad(f"'pq_word_codes' {c.dtype} {c.shape} / 'pq_word_codebooks' {b.dtype} "
+                            f"{b.shape} do not make {self.dim}-dim rows")
+        if self._scales.shape != (self.nwords,) or self._norms.shape != (self.nwords,):
+            raise self._bad("'pq_word_scales'/'norms' lengths disagree with 'pq_word_codes'")
+        o = self._offsets
+        if o.shape != (self.nwords + 1,) or o.dtype != np.int64 or (
+                self.nwords and (o[0] != 0 or o[-1] != len(self._blob)
+                                 or len(self._table) <= self.nwords)):
+            raise self._bad("'vocab_offsets'/'word_table' do not fit the vocabulary")
+        hashes = t.get("word_table_hashes")
+        if hashes is not None and (hashes.dtype != np.uint32 or hashes.shape != self._table.shape):
+            raise self._bad("'word_table_hashes' must be uint32 and as long as 'word_table'")
+        if self._ngram_codes is not None:
+            if self._ngram_books is None or self._keys is None or not books_ok(
+                    self._ngram_codes, self._ngram_books):
+                raise self._bad("'pq_ngram_codes'/'pq_ngram_codebooks'/'ngram_keys' disagree")
+            if self._keys.shape != (len(self._ngram_codes),) or self._keys.dtype != np.int32:
+                raise self._bad("'ngram_keys' must be int32, one per row of 'pq_ngram_codes'")
+        r = self._rotation
+        if r is not None and (r.shape != (self.dim, self.dim) or r.dtype != np.float32):
+            raise self._bad(f"'pq_rotation' must be float32 ({self.dim}, {self.dim})")
+        if self.maxn > 1 << 16 or self.minn < 0:
+            raise self._bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+
+    def _check_index(self) -> None:
+        """Vocabulary checks (as `Vectors`), plus codes within each codebook and sorted keys."""
+        if self._index_checked:
+            return
+        o, b, tb = self._offsets, self._blob, self._table
+        if self.nwords and (np.any(np.diff(o) < 1) or np.any(b[o[1:] - 1] != 0)):
+            raise self._bad("'vocab_offsets' do not index NUL-terminated words in 'vocab_blob'")
+        if self.nwords and (tb.max() >= self.nwords or tb.min() < -1 or not np.any(tb == -1)):
+            raise self._bad("'word_table' is not a valid word index")
+        for codes, books, name in ((self._codes, self._books, "pq_word_codes"),
+                                   (self._ngram_codes, self._ngram_books, "pq_ngram_codes")):
+            if codes is not None and codes.size and int(codes.max()) >= books.shape[1]:
+                raise self._bad(f"'{name}' holds codes beyond its codebook")
+        if self._keys is not None and len(self._keys) and (
+                np.any(np.diff(self._keys) <= 0) or self._keys[0] < 0
+                or self._keys[-1] >= self.bucket):
+            raise self._bad("'ngram_keys' are not sorted bucket ids below 'bucket'")
+        self._index_checked = True
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)  # what lookups return; the file holds codes
+
+    @cached_property
+    def compression(self) -> dict:
+        """What `compress` kept and the quality it measured (from the metadata)."""
+        try:
+            return json.loads(self._store.metadata.get("compression", "{}"))
+        except json.JSONDecodeError:
+            return {}
+
+    def describe(self) -> dict:
+        """File facts and the compression report, for `vecsmith info` and humans."""
+        sizes = {k: int(v.nbytes) for k, v in self._store.tensors.items()}
+        meta = self._store.metadata
+        subwords = None if self._keys is None else {
+            "minn": self.minn, "maxn": self.maxn, "bucket": self.bucket,
+            "dropped_ngrams": "left out of the mean"}
+        return {"kind": "store", "path": self.path, "format": meta.get("format", ""),
+                "dim": self.dim, "words": self.nwords, "dtype": "pq",
+                "source": meta.get("source", ""), "source_format": meta.get("source_format", ""),
+                "ngram_rows": 0 if self._keys is None else len(self._keys),
+                "subwords": subwords, "file_size": self._store.file_size,
+                "search": "asymmetric distance on the word codes (exact for the decoded rows)",
+                "tensor_bytes": sizes, **self.compression}
+
+    def __repr__(self) -> str:
+        rows = 0 if self._keys is None else len(self._keys)
+        return (f"CompressedVectors({self.path!r}, words={self.nwords}, dim={self.dim}, "
+                f"subvectors={self._books.shape[0]}, ngram_rows={rows})")
+
+    # -- decoding --------------------------------------------------------------------------
+    @cached_property
+    def _word_books(self) -> np.ndarray:
+        return self._books.astype(np.float32)
+
+    @cached_property
+    def _ngram_books32(self) -> np.ndarray:
+        return self._ngram_books.astype(np.float32)
+
+    def _unrotate(self, rows: np.ndarray) -> np.ndarray:
+        return rows if self._rotation is None else rows @ self._rotation
+
+    def word_rows(self, ids: np.ndarray) -> np.ndarray:
+        """Decoded float32 vectors of word ids."""
+        ids = np.asarray(ids, dtype=np.int64)
+        self._check_index()
+        unit = self._unrotate(decode(self._codes[ids], self._word_books))
+        return unit * self._scales[ids].astype(np.float32)[:, None]
+
+    def ngram_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Decoded float32 n-gram rows (positions in `ngram_keys`)."""
+        self._check_index()
+        return self._unrotate(decode(self._ngram_codes[np.asarray(rows, np.int64)],
+                                     self._ngram_books32))
+
+    def bucket_rows(self, buckets: np.ndarray) -> np.ndarray:
+        buckets = np.asarray(buckets, dtype=np.int64)
+        out = np.zeros((len(buckets), self.dim), dtype=np.float32)
+        pos, ok = self._kept(buckets)
+        if ok.any():
+            out[ok] = self.ngram_rows(pos[ok])
+        return out
+
+    def _kept(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keys = self._keys
+        if keys is None or not len(keys):
+            return np.zeros(len(buckets), np.int64), np.zeros(len(buckets), bool)
+        pos = np.minimum(np.searchsorted(keys, buckets), len(keys) - 1)
+        return pos, keys[pos] == buckets
+
+    @property
+    def kept_buckets(self) -> np.ndarray:
+        """Sorted bucket ids whose n-gram rows this store keeps."""
+        return np.zeros(0, np.int32) if self._keys is None else self._keys
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every word vector, decoded (a new float32 array of nwords × dim)."""
+        return self.word_rows(np.arange(self.nwords))
+
+    # -- lookups ---------------------------------------------------------------------------
+    def _lookup(self, blob: np.ndarray, offsets: np.ndarray,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        n = len(offsets) - 1
+        out = output_array(out, n, self.dim)
+        out[:] = 0.0
+        if self.nwords:
+            found = self.word_table.find_many(blob, offsets).astype(np.int64)
+        else:
+            found = np.full(n, -1, dtype=np.int64)
+        known = found >= 0
+        if known.any():
+            out[known] = self.word_rows(found[known])
+        if self._oov_error or known.all():
+            return out, found
+        from vecsmith.subwords import compiled
+
+        ids, offs = compiled().word_bucket_ids(blob, offsets, self.minn, self.maxn, self.bucket,
+                                    self._eos_ngrams)
+        owner = np.repeat(np.arange(n), np.diff(offs))
+        pos, ok = self._kept(ids)
+        sel = ok & ~known[owner]
+        if not sel.any():
+            return out, found
+        owner, pos = owner[sel], pos[sel]
+        uniq, inverse = np.unique(pos, return_inverse=True)
+        rows = self.ngram_rows(uniq)[inverse]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        who = owner[starts]
+        counts = np.diff(np.r_[starts, len(owner)]).astype(np.float32)
+        out[who] = np.add.reduceat(rows, starts, axis=0) * (np.float32(1.0) / counts)[:, None]
+        return out, found
+
+    # -- neighbours ------------------------------------------------------------------------
+    def cosines(self, q_unit: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Cosine of words start..stop to a unit query, by asymmetric distance: a table of the
+        query's dot product with every centroid, summed over each row's codes."""
+        q = np.asarray(q_unit, dtype=np.float32)
+        if self._rotation is not None:
+            q = self._rotation @ q
+        books = self._word_books
+        m, _, dsub = books.shape
+        table = np.einsum("mkd,md->mk", books, q.reshape(m, dsub))
+        codes = self._codes[start:stop].astype(np.intp)
+        dots = table[np.arange(m), codes].sum(axis=1)
+        ratio = self._unit_ratio[start:stop]
+        scores = dots * ratio
+        scores[~np.isfinite(scores)] = -np.inf
+        return scores
+
+    @cached_property
+    def _unit_ratio(self) -> np.ndarray:
+        """scale / norm of each word: turns a dot with the decoded unit row into a cosine."""
+        self._check_index()
+        scales = self._scales.astype(np.float32)
+        out = np.zeros(self.nwords, dtype=np.float32)
+        np.divide(scales, self._norms, out=out, where=self._norms > 0)
+        return out
+
+    def _search(self, q: np.ndarray, k: int, banned, device: str) -> list[tuple[str, float]]:
+        """Neighbours by asymmetric distance on the codes (every device: the codes are small),
+        best candidates re-scored from their decoded rows."""
+        if not np.all(np.isfinite(q)):
+            raise ValueError("the query vector holds inf or NaN: it has no neighbours")
+        qnorm = float(np.sqrt(np.dot(q, q)))
+        qn = (q / (qnorm if qnorm >= 1e-8 else 1.0)).astype(np.float32)
+        ban = [int(i) for i in self.word_ids(list(banned))] if banned else []
+        ban = [i for i in ban if i >= 0]
+        k = max(0, min(k, self.nwords - len(set(ban))))
+        if k == 0:
+            return []
+        scores = np.concatenate([self.cosines(qn, s, min(self.nwords, s + BLOCK))
+                                 for s in range(0, self.nwords, BLOCK)])
+        scores[ban] = -np.inf
+        pool = min(self.nwords, k + 32)
+        cand = np.argpartition(-scores, pool - 1)[:pool]
+        cand = np.sort(cand[np.isfinite(scores[cand])])
+        rows = self.word_rows(cand)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            exact = (rows @ qn) / self._norms[cand]
+        exact[~np.isfinite(exact)] = -np.inf
+        order = np.lexsort((cand, -exact))[:k]
+        return [(self.word(int(cand[i])), float(exact[i])) for i in order
+                if np.isfinite(exact[i])]
