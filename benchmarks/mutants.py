@@ -465,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vecsmith-mutants-") as tmp:
         copy, clean_cache = Path(tmp) / "repo", Path(tmp) / "numba-clean"
         make_copy(copy)
+        print(f"copied {ROOT} (src, tests, pyproject.toml)", flush=True)
         pkg = copy / "src" / "vecsmith"
         if not args.no_baseline:  # every selected test must pass before any mutant means much
             tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
