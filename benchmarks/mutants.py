@@ -137,13 +137,15 @@ MUTANTS: list[Mutant] = [
       + SX + "test_analogy_is_a_minus_b_plus_c", "analogy computes a + b - c"),
     M("search-bound-ignores-slack", "store/search.py",
       "reach = (approx >= kth - slack)", "reach = (approx >= kth)",
-      ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
+      "tests/store/test_store_search_slack.py "
+      + ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
       + ST + "test_int8_first_pass_search_is_exact",
       "int8 first pass trusted as exact: near-ties are missed"),
     M("search-slack-not-sqrt", "store/search.py",
       'slack = np.sqrt(np.einsum("ij,ij->i", resid, resid, dtype=np.float64)) * (1 + 1e-6)',
       'slack = np.einsum("ij,ij->i", resid, resid, dtype=np.float64) * (1 + 1e-6)',
-      ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
+      "tests/store/test_store_search_slack.py "
+      + ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
       + ST + "test_int8_first_pass_search_is_exact",
       "slack is the squared residual: the bound is too tight"),
     # -- optimizers ---------------------------------------------------------------------------
