@@ -1,7 +1,7 @@
 """Mutation testing by hand-picked mutants: plant each small, realistic bug in a temporary copy
 of the repository, run the few tests meant to catch it, and report which bugs no test caught.
 
-    .venv/bin/python benchmarks/mutants.py               # every mutant (22 min on a shared 2-core box)
+    .venv/bin/python benchmarks/mutants.py               # every mutant (9-22 min on the shared 2-core box)
     .venv/bin/python benchmarks/mutants.py --list        # name, file, tests, description
     .venv/bin/python benchmarks/mutants.py --only NAME   # one (or a comma list / a prefix*)
 
