@@ -1,7 +1,7 @@
 """Mutation testing by hand-picked mutants: plant each small, realistic bug in a temporary copy
 of the repository, run the few tests meant to catch it, and report which bugs no test caught.
 
-    .venv/bin/python benchmarks/mutants.py               # every mutant (22 min on a shared 2-core box)
+    .venv/bin/python benchmarks/mutants.py               # every mutant (9-22 min on the shared 2-core box)
     .venv/bin/python benchmarks/mutants.py --list        # name, file, tests, description
     .venv/bin/python benchmarks/mutants.py --only NAME   # one (or a comma list / a prefix*)
 
@@ -68,34 +68,60 @@ CW = "tests/cluster/test_cluster_whispers.py::"
 CX = "tests/cluster/test_cluster_exact.py::"
 LO = "tests/linear/test_linear_online.py::"
 LF = "tests/linear/test_linear_features.py::"
+SW = "tests/test_subwords.py::"
+AT = "tests/test_atomic.py::"
+FC = "tests/fasttext/test_fasttext_cli.py::"
 
 MUTANTS: list[Mutant] = [
     # -- hashing (fastText's FNV-1a over sign-extended bytes) ---------------------------------
-    M("fnv-no-sign-extension", "fasttext/_kernels.py",
+    M("fnv-no-sign-extension", "subword_kernels.py",
       "    if byte >= 128:\n        b |= np.uint32(0xFFFFFF00)",
       "    if byte >= 256:\n        b |= np.uint32(0xFFFFFF00)",
-      FT + "test_cp852_bytes_hash_as_bytes " + FT + "test_fb_ngrams_reproduced",
+      SW + "test_fnv1a_sign_extends_as_fasttext " + FT + "test_cp852_bytes_hash_as_bytes "
+      + FT + "test_fb_ngrams_reproduced",
       "bytes >= 0x80 hashed unsigned: non-ASCII n-grams land in other buckets"),
-    M("fnv-prime", "fasttext/_kernels.py",
+    M("fnv-prime", "subword_kernels.py",
       "FNV_PRIME = np.uint32(16777619)", "FNV_PRIME = np.uint32(16777621)",
-      FT + "test_fb_ngrams_reproduced", "wrong FNV prime: every n-gram bucket differs"),
-    M("fnv-offset", "fasttext/_kernels.py",
+      SW + "test_fnv1a_sign_extends_as_fasttext " + FT + "test_fb_ngrams_reproduced",
+      "wrong FNV prime: every n-gram bucket differs"),
+    M("fnv-offset", "subword_kernels.py",
       "FNV_OFFSET = np.uint32(2166136261)", "FNV_OFFSET = np.uint32(2166136263)",
-      FT + "test_fb_ngrams_reproduced", "wrong FNV offset basis"),
-    M("ngrams-keep-bracket-unigrams", "fasttext/_kernels.py",
+      SW + "test_fnv1a_sign_extends_as_fasttext " + FT + "test_fb_ngrams_reproduced",
+      "wrong FNV offset basis"),
+    M("ngrams-keep-bracket-unigrams", "subword_kernels.py",
       "if n >= minn and not (n == 1 and (i == 0 or j == length)):", "if n >= minn:",
       "tests/fasttext/test_fasttext_exact.py::test_minn_1_leaves_out_the_bracket_unigrams",
       "'<' and '>' alone become n-grams when minn = 1"),
-    M("ngrams-split-utf8", "fasttext/_kernels.py",
+    M("ngrams-split-utf8", "subword_kernels.py",
       "        if (scratch[i] & 0xC0) == 0x80:\n            continue\n",
       "        if (scratch[i] & 0xC0) == 0x90:\n            continue\n",
       FT + "test_word_vectors_bit_identical",
       "n-grams start inside a UTF-8 character (Cyrillic words get other buckets)"),
+    # the numpy twin of the kernels (single words, small batches: vecsmith/subwords.py)
+    M("numpy-fnv-no-sign-extension", "subwords.py",
+      "_SIGNED = tuple(b | 0xFFFFFF00 if b >= 0x80 else b for b in range(256))",
+      "_SIGNED = tuple(range(256))",
+      SW + "test_fnv1a_sign_extends_as_fasttext " + FT + "test_cp852_bytes_hash_as_bytes",
+      "numpy path: bytes >= 0x80 hashed unsigned (single-word queries differ from batches)"),
+    M("numpy-ngrams-keep-bracket-unigrams", "subwords.py",
+      "                if n >= minn and not (n == 1 and (i == 0 or j == length)):",
+      "                if n >= minn:",
+      "tests/fasttext/test_fasttext_exact.py::test_minn_1_leaves_out_the_bracket_unigrams",
+      "numpy path: '<' and '>' alone become n-grams when minn = 1"),
+    M("numpy-ngrams-split-utf8", "subwords.py",
+      "            if s[i] & 0xC0 == 0x80:\n                continue\n",
+      "            if s[i] & 0xC0 == 0x90:\n                continue\n",
+      SW + "test_single_word_numpy_path_is_bit_identical_to_compiled[non_ascii_fasttext.bin]",
+      "numpy path: n-grams start inside a UTF-8 character"),
     # -- OOV averaging ----------------------------------------------------------------------
-    M("oov-mean-off-by-one", "fasttext/_kernels.py",
+    M("oov-mean-off-by-one", "fasttext/_compiled.py",
       "            scale = np.float32(1.0 / count)\n            for j in range(dim):",
       "            scale = np.float32(1.0 / (count + 1))\n            for j in range(dim):",
       FT + "test_word_vectors_bit_identical", "word vectors divide by one row too many"),
+    M("numpy-oov-mean-off-by-one", "subwords.py",
+      "x *= np.float32(1.0 / len(rows))", "x *= np.float32(1.0 / (len(rows) + 1))",
+      SW + "test_single_word_numpy_path_is_bit_identical_to_compiled[lee_fasttext_new.bin]",
+      "numpy path: a single word's vector divides by one row too many"),
     M("store-oov-mean-off-by-one", "store/_kernels.py",
       "scale = np.float32(1.0 / count)", "scale = np.float32(1.0 / (count + 1))",
       SX + "test_oov_vectors_are_the_official_mean_of_ngram_rows",
@@ -105,18 +131,21 @@ MUTANTS: list[Mutant] = [
       "return self[word_or_vector], [word_or_vector]", "return self[word_or_vector], []",
       SX + "test_the_query_word_is_not_its_own_neighbour",
       "most_similar(word) lists the word itself first"),
-    M("store-analogy-signs", "store/vectors.py",
+    M("store-analogy-signs", "neighbours.py",
       "((a, 1.0), (b, -1.0), (c, 1.0))", "((a, 1.0), (b, 1.0), (c, -1.0))",
-      SX + "test_analogy_is_a_minus_b_plus_c", "analogy computes a + b - c"),
+      "tests/test_neighbours.py::test_analogy_query_is_fasttexts "
+      + SX + "test_analogy_is_a_minus_b_plus_c", "analogy computes a + b - c"),
     M("search-bound-ignores-slack", "store/search.py",
       "reach = (approx >= kth - slack)", "reach = (approx >= kth)",
-      ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
+      "tests/store/test_store_search_slack.py "
+      + ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
       + ST + "test_int8_first_pass_search_is_exact",
       "int8 first pass trusted as exact: near-ties are missed"),
     M("search-slack-not-sqrt", "store/search.py",
       'slack = np.sqrt(np.einsum("ij,ij->i", resid, resid, dtype=np.float64)) * (1 + 1e-6)',
       'slack = np.einsum("ij,ij->i", resid, resid, dtype=np.float64) * (1 + 1e-6)',
-      ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
+      "tests/store/test_store_search_slack.py "
+      + ST + "test_int8_search_slack_catches_what_the_first_pass_misranks "
       + ST + "test_int8_first_pass_search_is_exact",
       "slack is the squared residual: the bound is too tight"),
     # -- optimizers ---------------------------------------------------------------------------
@@ -207,7 +236,8 @@ MUTANTS: list[Mutant] = [
     # -- online linear ------------------------------------------------------------------------
     M("hinge-at-margin", "linear/kernels.py",
       "g = -y if m < 1.0 else 0.0", "g = -y if m <= 1.0 else 0.0",
-      LO + "test_update_rule_matches_reference " + LO + "test_safe_hinge_step_lands_on_the_margin",
+      LO + "test_update_rule_matches_reference " + LO + "test_safe_hinge_step_lands_on_the_margin "
+      + LO + "test_hinge_update_stops_exactly_at_the_margin",
       "hinge updates a sample already on the margin"),
     M("logistic-sign", "linear/kernels.py",
       "g = -y / (1.0 + math.exp(m))", "g = -y / (1.0 + math.exp(-m))",
@@ -224,22 +254,22 @@ MUTANTS: list[Mutant] = [
       "U[i, k] += (t - 1 - avg_start) * step", "U[i, k] += (t - avg_start) * step",
       LO + "test_averaged_weights_equal_the_mean_of_the_iterates",
       "averaged weights are not the mean of the iterates"),
-    M("cross-hash-no-prime", "linear/features.py",
-      "hx = (np.uint64(FNV_PRIME) * sc_h[f]) ^ sc_h[g]", "hx = sc_h[f] ^ sc_h[g]",
+    M("cross-hash-no-prime", "linear/_parse.py",
+      "key = (np.uint64(FNV_PRIME) * keys[f]) ^ keys[g]", "key = keys[f] ^ keys[g]",
       LF + "test_cross_indices_match_vowpalwabbit_readable_model",
       "cross features hash unlike VW (and a*b == b*a)"),
-    M("cross-value", "linear/features.py",
-      "values[nnz] = sc_v[f] * sc_v[g]", "values[nnz] = sc_v[f]",
+    M("cross-value", "linear/_parse.py",
+      "values[nnz] = vals[f] * vals[g]", "values[nnz] = vals[f]",
       LF + "test_cross_values_and_self_pairs", "cross value ignores the second feature"),
-    M("cross-self-pairs-twice", "linear/features.py",
-      "g0 = f if same else 0", "g0 = 0",
+    M("cross-self-pairs-twice", "linear/_parse.py",
+      "for g in range(f if cross_a[c] == cross_b[c] else 0, m):", "for g in range(0, m):",
       LF + "test_cross_values_and_self_pairs", "-q aa counts each pair twice"),
-    M("murmur-constant", "linear/features.py",
+    M("murmur-constant", "linear/_hashing.py",
       "h = np.uint32(h * np.uint32(5) + np.uint32(0xE6546B64))",
       "h = np.uint32(h * np.uint32(5) + np.uint32(0xE6546B65))",
       LF + "test_murmur3_reference_values", "murmur3 body constant"),
-    M("namespace-scale-ignored", "linear/features.py",
-      "sc_v[m] = v * scale", "sc_v[m] = v",
+    M("namespace-scale-ignored", "linear/_parse.py",
+      "key, v * scale, ns_first", "key, v, ns_first",
       LF + "test_values_and_namespace_scale", "namespace weight (|ns:2) ignored"),
     # -- recurrent models ---------------------------------------------------------------------
     M("reverse-whole-row", "rnn/batching.py",
@@ -276,27 +306,27 @@ MUTANTS: list[Mutant] = [
       + RX + "test_semi_hard_negatives_are_strictly_farther_than_the_positive",
       "semi-hard takes a negative exactly as far as the positive"),
     # -- subword transfer ---------------------------------------------------------------------
-    M("blend-no-length-match", "transfer.py",
+    M("blend-no-length-match", "transfer/lstsq.py",
       "return trained.mul_(1.0 - weight).add_(plain, alpha=weight * c)",
       "return trained.mul_(1.0 - weight).add_(plain, alpha=weight)",
       TR + "test_lstsq_blend_mixes_the_trained_table_with_the_plain_least_squares_one",
       "blend mixes tables of different lengths unscaled"),
-    M("blend-weight-swapped", "transfer.py",
+    M("blend-weight-swapped", "transfer/lstsq.py",
       "return trained.mul_(1.0 - weight).add_(plain, alpha=weight * c)",
       "return trained.mul_(weight).add_(plain, alpha=(1.0 - weight) * c)",
       TR + "test_lstsq_blend_mixes_the_trained_table_with_the_plain_least_squares_one",
       "lstsq_blend weighs the trained table instead"),
-    M("lstsq-one-step-size", "transfer.py",
+    M("lstsq-one-step-size", "transfer/lstsq.py",
       "alpha = gamma / (q * q).sum(0).clamp_min(1e-30)",
       "alpha = gamma.sum() / (q * q).sum().clamp_min(1e-30)",
       TR + "test_lstsq_start_is_the_least_squares_iterate_and_kept_when_training_cannot_beat_it",
       "CGLS shares one step size over all dimensions"),
-    M("lstsq-rows-summed", "transfer.py",
+    M("lstsq-rows-summed", "transfer/lstsq.py",
       "val = np.repeat((1.0 / np.maximum(lens, 1)).astype(np.float32), lens)",
       "val = np.repeat(np.ones(len(lens), np.float32), lens)",
       TR + "test_lstsq_start_is_the_least_squares_iterate_and_kept_when_training_cannot_beat_it",
       "least squares fits the sum of n-gram rows, not their mean"),
-    M("transfer-bag-sum", "transfer.py",
+    M("transfer-bag-sum", "transfer/table.py",
       "out[has] = sums * (np.float32(1.0) / counts[has].astype(np.float32))[:, None]",
       "out[has] = sums",
       TR + "test_store_oov_vector_is_mean_of_table_rows " + TR + "test_fit_recovers_a_learnable_table_on_unseen_words",
@@ -304,32 +334,34 @@ MUTANTS: list[Mutant] = [
     # -- atomic writes ------------------------------------------------------------------------
     M("atomic-temp-left-behind", "_atomic.py",
       "            tmp.unlink()\n", "            pass\n",
-      ST + "test_convert_is_atomic "
+      AT + "test_replaces_only_on_success_and_hides_temp " + ST + "test_convert_is_atomic "
       + "tests/linear/test_linear_persist.py::test_atomic_write_keeps_old_file_on_failure",
       "a failed write leaves its temporary file"),
     M("atomic-write-in-place", "_atomic.py",
-      "    tmp = Path(tmp_name)\n", "    os.unlink(tmp_name)\n    tmp = target\n",
-      ST + "test_convert_is_atomic "
+      "    tmp = temp_name(target)\n    _enter(tmp)\n    try:\n"
+      "        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))",
+      "    tmp = target\n    _enter(tmp)\n    try:\n"
+      "        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))",
+      AT + "test_replaces_only_on_success_and_hides_temp " + ST + "test_convert_is_atomic "
       + "tests/linear/test_linear_persist.py::test_atomic_write_keeps_old_file_on_failure",
       "writes go straight to the target: a crash destroys the old file"),
     # -- command-line outputs -----------------------------------------------------------------
-    M("cli-vector-format", "cli/fasttext.py",
+    M("cli-vector-format", "cli/_fast.py",
       'return "".join(f"{float(x):.5g} " for x in values)',
       'return "".join(f"{float(x):.6g} " for x in values)',
       "tests/fasttext/test_fasttext_cli.py::test_vectors_print_like_print_word_vectors",
       "vectors print unlike `fasttext print-word-vectors`"),
     M("cli-analogies-swapped", "cli/fasttext.py",
-      "for s, w in m.get_analogies(a, b, c, k)", "for s, w in m.get_analogies(a, c, b, k)",
-      "tests/fasttext/test_fasttext_cli.py::test_nn_and_analogies_tsv",
+      "for w, s in m.analogy(a, b, c, k)", "for w, s in m.analogy(a, c, b, k)",
+      FC + "test_analogies_values_match_official_and_order_matters " + FC + "test_nn_and_analogies_tsv",
       "`vecsmith analogies A B C` answers A - C + B"),
     M("cli-nn-columns", "cli/fasttext.py",
-      "rows.extend((w, n, score) for score, n in m.get_nearest_neighbors(w, k))",
-      "rows.extend((w, n, score) for score, n in m.get_nearest_neighbors(w, k)[::-1])",
+      "for n, score in m.most_similar(w, k))", "for n, score in m.most_similar(w, k)[::-1])",
       "tests/fasttext/test_fasttext_cli.py::test_nn_and_analogies_tsv",
       "`vecsmith nn` prints the neighbours worst first"),
     M("cli-predict-prob-format", "cli/fasttext.py",
-      'parts.append(f"{lab} {float(p):.6g}" if probabilities else lab)',
-      'parts.append(f"{lab} {float(p):.3g}" if probabilities else lab)',
+      'parts = [f"{lab} {float(p):.6g}" if probabilities else lab',
+      'parts = [f"{lab} {float(p):.3g}" if probabilities else lab',
       "tests/fasttext/test_fasttext_cli.py::test_predict_matches_official",
       "predict-prob rounds probabilities unlike fastText"),
 ]
@@ -435,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vecsmith-mutants-") as tmp:
         copy, clean_cache = Path(tmp) / "repo", Path(tmp) / "numba-clean"
         make_copy(copy)
+        print(f"copied {ROOT} (src, tests, pyproject.toml)", flush=True)
         pkg = copy / "src" / "vecsmith"
         if not args.no_baseline:  # every selected test must pass before any mutant means much
             tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 from conftest import fasttext, load_official, official_vectors
 
+from vecsmith import subwords
 from vecsmith.datasets import gensim_test_file
 from vecsmith.fasttext import load_model
 
@@ -32,6 +33,8 @@ def test_minn_1_leaves_out_the_bracket_unigrams(tmp_path):
         s, ids = m.get_subwords(w)
         assert s == list(s_ref) and np.array_equal(ids, ids_ref), w
     assert "<" not in m.get_subwords("zebra")[0] and ">" not in m.get_subwords("zebra")[0]
-    got = m.get_word_vectors(probes)
-    ref = official_vectors(o, [w.encode("utf-8") for w in probes])
-    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+    # a few words take the numpy path, a batch above SMALL_BATCH the compiled kernels: both
+    for words in (probes, probes * (subwords.SMALL_BATCH // len(probes) + 1)):
+        got = m.get_word_vectors(words)
+        ref = official_vectors(o, [w.encode("utf-8") for w in words])
+        assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
