@@ -13,7 +13,7 @@ import pytest
 from vecsmith import subwords
 from vecsmith.datasets import gensim_test_file, lid176_path
 from vecsmith.fasttext import load_model
-from vecsmith.subwords import SubwordLimitError, SubwordScheme, WordTable
+from vecsmith.subwords import SMALL_BATCH, SubwordLimitError, SubwordScheme, WordTable
 
 MODELS = ["crime-and-punishment.bin", "lee_fasttext_new.bin", "lee_fasttext.bin",
           "non_ascii_fasttext.bin", "cp852_fasttext.bin", "pang_lee_polarity_fasttext.bin",
@@ -151,7 +151,8 @@ def test_dictionary_scans_agree_with_compiled(name):
 
 def test_scheme_ngrams_match_compiled_bucket_ids():
     scheme = SubwordScheme(minn=2, maxn=5, bucket=1000)
-    words = [w.encode() for w in QUERIES]
+    words = [w.encode() for w in QUERIES] * 3  # more than SMALL_BATCH: the compiled kernel
+    assert len(words) > SMALL_BATCH
     ids, offsets = scheme.bucket_ids(words)
     for i, w in enumerate(words):
         expected = ids[offsets[i] : offsets[i + 1]].tolist()
