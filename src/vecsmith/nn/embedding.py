@@ -161,13 +161,9 @@ class SubwordEmbedding(nn.Module):
     def _through_store(cls, write, cache, kwargs) -> SubwordEmbedding:
         if cache is not None:
             return cls(read_store(write(cache)), **kwargs)
-        fd, tmp = tempfile.mkstemp(suffix=".store")
-        os.close(fd)
-        try:
-            store = read_store(write(tmp))  # the map outlives the name
-        finally:
-            os.unlink(tmp)
-        return cls(store, **kwargs)
+        with tempfile.TemporaryDirectory(prefix="vecsmith-nn-") as folder:
+            store = read_store(write(os.path.join(folder, "table.store")))  # the map outlives
+        return cls(store, **kwargs)                                         # the name
 
     # -- facts ---------------------------------------------------------------------------
     @property
