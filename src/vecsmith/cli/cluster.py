@@ -136,8 +136,10 @@ def cluster_command(
                               "process")
         if device not in ("auto", "cpu"):
             raise usage_error("--scheduler runs on the workers' CPUs; leave --device out")
-        if not (scheduler == "local" or scheduler.startswith("local:") or ":" in scheduler):
-            raise usage_error(f"--scheduler must be local, local:N or an address like "
+        workers = scheduler.partition(":")[2] if scheduler.startswith("local:") else "1"
+        if not (scheduler == "local" or ":" in scheduler) or \
+                not (workers.isdigit() and int(workers) > 0):
+            raise usage_error(f"--scheduler must be local, local:N (N > 0) or an address like "
                               f"tcp://host:8786, got {scheduler!r}")
     from vecsmith.sources import SourceError, resolve
 
