@@ -35,7 +35,7 @@ from vecsmith.fasttext.format import (
     QuantMatrix,
     read_model_file,
 )
-from vecsmith.fasttext.predict import CompiledPredictor
+from vecsmith.fasttext.predict import CompiledPredictor, matrix_args
 from vecsmith.neighbours import analogy_query, rank
 from vecsmith.subwords import (
     SMALL_BATCH,
@@ -106,7 +106,7 @@ class FastTextModel:
 
     @cached_property
     def _input(self) -> tuple:
-        return _matrix_kernel_args(self._file.input)
+        return matrix_args(self._file.input)
 
     @cached_property
     def _input_rows(self):
@@ -570,14 +570,3 @@ def _row_source(m: DenseMatrix | QuantMatrix):
     return QuantRows(m.codes, m.pq.centroids, m.pq.nsubq, m.pq.dsub, m.pq.lastdsub,
                      m.norm_codes if m.qnorm else None, m.npq.centroids if m.qnorm else None)
 
-
-def _matrix_kernel_args(m: DenseMatrix | QuantMatrix) -> tuple:
-    """The argument tuple the kernels take for either kind of matrix."""
-    empty_u8 = np.zeros((1, 1), np.uint8)
-    empty_f = np.zeros(1, np.float32)
-    if isinstance(m, DenseMatrix):
-        return (False, m.data, empty_u8, empty_f, 1, 1, 1, np.zeros(1, np.uint8), empty_f, False)
-    nc = m.norm_codes if m.qnorm else np.zeros(1, np.uint8)
-    ncent = m.npq.centroids if m.qnorm else empty_f
-    return (True, np.zeros((1, 1), np.float32), m.codes, m.pq.centroids, m.pq.nsubq, m.pq.dsub,
-            m.pq.lastdsub, nc, ncent, bool(m.qnorm))
