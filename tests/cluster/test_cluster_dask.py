@@ -103,10 +103,10 @@ def test_bad_shards_name_the_shard(client, tmp_path):
         open_source(tmp_path / "short.npy")
 
 
-def test_approximate_ivf_reports_recall(client, tmp_path):
+def test_approximate_ivf_reports_recall(client):
     X, _ = planted(50, 60, 32, 0.3, seed=4)
-    res = knn_search_dask(X, 10, client, method="ivf", nlist=32, nprobe=8,
-                          work_dir=str(tmp_path), block_size=700, recall_sample=400)
+    res = knn_search_dask(X, 10, client, method="ivf", nlist=32, nprobe=2, block_size=700,
+                          recall_sample=400)
     assert res.method == "IVF32,Flat" and res.recall_sample == 400
     i1, _ = knn_search(X, 10, backend="numpy")
     true = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(i1, res.indices,
@@ -117,6 +117,22 @@ def test_approximate_ivf_reports_recall(client, tmp_path):
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     np.testing.assert_allclose(res.similarities[:, 0],
                                np.einsum("ij,ij->i", Xn, Xn[res.indices[:, 0]]), atol=1e-5)
+
+
+def test_ivf_probing_every_list_is_exact_and_fewer_lists_lose_recall(client):
+    X = np.random.default_rng(3).normal(size=(3000, 16)).astype(np.float32)  # no clusters
+    X[5] = 0  # an all-zero row: in no list, no neighbours
+    i1, s1 = knn_search(X, 10, backend="numpy")
+    full = knn_search_dask(X, 10, client, method="ivf", nlist=16, nprobe=16, block_size=500,
+                           recall_sample=300)
+    np.testing.assert_array_equal(full.indices, i1)
+    np.testing.assert_array_equal(full.similarities, s1)
+    assert full.recall == 1.0
+    recalls = [knn_search_dask(X, 10, client, method="ivf", nlist=16, nprobe=p,
+                               block_size=500, recall_sample=3000).recall for p in (1, 4)]
+    assert recalls[0] < 0.6 < recalls[1] < 0.95  # the measured recall follows the probes
+    with pytest.raises(ValueError, match=r"nprobe must be in 1\.\.nlist=16"):
+        knn_search_dask(X, 10, client, method="ivf", nlist=16, nprobe=17)
 
 
 @pytest.mark.parametrize(("weighting", "vote"), [("top", None), ("lin", 0.3), ("log", None)])
