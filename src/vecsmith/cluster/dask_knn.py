@@ -265,9 +265,14 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     assign = np.concatenate(client.gather([
         client.submit(_assign, light, arr, a, min(a + block_size, n), cents, int(nprobe),
                       pure=True) for a in range(0, n, block_size)]))
-    futs = [client.submit(_search_lists, light, arr, *g, int(k), pure=True)
-            for g in _groups(assign, nlist, block_size)]
-    parts = client.gather(futs)
+    # results are taken as they come, so workers never hold all n x k lists at once
+    done = require("distributed", "running on a Dask cluster").as_completed(
+        [client.submit(_search_lists, light, arr, *g, int(k), pure=True)
+         for g in _groups(assign, nlist, block_size)], with_results=True)
+    parts = []
+    for fut, part in done:
+        parts.append(part)
+        fut.release()
     qids = np.concatenate([p[0] for p in parts])
     order = np.argsort(qids, kind="stable")  # each searched row appears nprobe times
     rows = qids[order][::nprobe]
