@@ -88,7 +88,7 @@ def ari(a, b) -> float:
     return round(float(adjusted_rand_score(a, b)), 4)
 
 
-def cw_runs(graph, memory_limit, configs, seed=0, truth=None):
+def cw_runs(graph, memory_limit, configs, seed=0, truth=None, edge_dir=None):
     """Sequential CW, then each (workers, blocks) configuration on a fresh cluster."""
     from vecsmith.cluster.dask_whispers import chinese_whispers_dask
 
@@ -104,7 +104,8 @@ def cw_runs(graph, memory_limit, configs, seed=0, truth=None):
         w = Workers(workers, memory_limit)
         try:
             r, t = timed(chinese_whispers_dask, graph, w.client, "top", 20, seed,
-                         n_partitions=blocks)
+                         n_partitions=blocks,
+                         edge_dir=None if edge_dir is None else f"{edge_dir}-{workers}w")
             row = {"config": f"dask, {workers} worker(s), {blocks} block(s)",
                    "seconds": round(t, 2), "clusters": r.n_clusters,
                    "largest": int(np.bincount(r.labels).max()), "rounds": len(r.changes),
@@ -275,6 +276,9 @@ def bench_synthetic(args) -> dict:
     print(json.dumps(out), flush=True)
     knn_rows = []
     si = ss = None
+    cache = os.path.join(tmp, f"knn-nlist{nlist}-nprobe{args.nprobe}-k{args.k}")
+    if args.reuse_knn and os.path.exists(cache + ".indices.npy"):
+        args.skip_single, args.knn_workers = True, []
     if not args.skip_single:
         si, ss, st = run_single("ivf", path, args.k, os.path.join(tmp, "single-ivf"),
                                 nlist=nlist, nprobe=args.nprobe, block=args.block,
@@ -301,16 +305,30 @@ def bench_synthetic(args) -> dict:
             w.close()
         knn_rows.append(row)
         print(json.dumps(row), flush=True)
+    if r is not None:
+        np.save(cache + ".indices.npy", r.indices)
+        np.save(cache + ".similarities.npy", r.similarities)
+        idx, sims = r.indices, r.similarities
+    else:
+        idx, sims = np.load(cache + ".indices.npy"), np.load(cache + ".similarities.npy")
+        knn_rows.append({"config": f"lists reused from {cache}.*.npy"})
+    # planted data: the share of returned neighbours in the row's own cluster
+    sample = np.random.default_rng(1).choice(args.n, size=min(args.n, 100_000), replace=False)
+    got = idx[sample]
+    out["neighbours_in_own_planted_cluster"] = round(float(
+        (y[np.maximum(got, 0)] == y[sample, None])[got >= 0].mean()), 4)
     out["knn"] = knn_rows
-    del si, ss
-    graph, t_g = timed(graph_from_neighbors, r.indices, r.similarities,
-                       symmetrize=args.symmetrize)
+    del si, ss, r
+    graph, t_g = timed(graph_from_neighbors, idx, sims, symmetrize=args.symmetrize)
     out["graph"] = {"edges": int(graph.nnz // 2), "symmetrize": args.symmetrize,
                     "build_seconds_client": round(t_g, 1)}
-    print(json.dumps(out["graph"]), flush=True)
-    del r
+    print(json.dumps({**out["graph"], "neighbours_in_own_planted_cluster":
+                      out["neighbours_in_own_planted_cluster"]}), flush=True)
+    del idx, sims
+    # the workers read their blocks' edges from files (the task keeps a path, not the edges)
     out["cw"] = cw_runs(graph, args.memory_limit,
-                        [(nw, args.blocks) for nw in args.cw_workers], truth=y)
+                        [(nw, args.blocks) for nw in args.cw_workers], truth=y,
+                        edge_dir=os.path.join(tmp, "cw-edges"))
     return out
 
 
@@ -339,6 +357,8 @@ def main():
     ap.add_argument("--cw-workers", type=lambda v: [int(x) for x in v.split(",")],
                     default=[2, 1])
     ap.add_argument("--skip-single", action="store_true")
+    ap.add_argument("--reuse-knn", action="store_true",
+                    help="synthetic: load the lists a previous run saved in --tmp")
     ap.add_argument("--memory-limit", default=None)
     ap.add_argument("--tmp")
     ap.add_argument("--kind", choices=["exact", "ivf"], help=argparse.SUPPRESS)

@@ -147,7 +147,7 @@ def test_one_partition_equals_sequential(client, weighting, vote):
         assert (b.changes, b.n_iter, b.converged) == (a.changes, a.n_iter, a.converged)
 
 
-def test_planted_partitions_and_determinism(client):
+def test_planted_partitions_and_determinism(client, tmp_path):
     X, y = planted(40, 40, 24, 0.35, seed=6)
     g = knn_graph(X, 10, symmetrize="union", threshold=0.3)
     seq = chinese_whispers(g, seed=0)
@@ -160,6 +160,12 @@ def test_planted_partitions_and_determinism(client):
         again = chinese_whispers_dask(g, client, seed=0, n_partitions=P)
         np.testing.assert_array_equal(again.labels, r.labels)
         assert again.changes == r.changes
+        # the blocks' edges read by the workers from files: the same run
+        files = chinese_whispers_dask(g, client, seed=0, n_partitions=P,
+                                      edge_dir=str(tmp_path / f"edges{P}"))
+        np.testing.assert_array_equal(files.labels, r.labels)
+        np.testing.assert_array_equal(files.confidence, r.confidence)
+        assert len(list((tmp_path / f"edges{P}").glob("block-*.cols.npy"))) == P
     other = chinese_whispers_dask(g, client, seed=1, n_partitions=2)
     assert other.changes != chinese_whispers_dask(g, client, seed=0, n_partitions=2).changes
 

@@ -59,59 +59,83 @@ class DaskWhispersResult(WhispersResult):
 
 def _init_block(part: int, lo: int, hi: int, indptr: np.ndarray, cols: np.ndarray,
                 weights: np.ndarray, ext: np.ndarray, exports: dict) -> dict:
-    """A block's state: its out-edges in local numbering (own nodes 0..m-1, outside
-    neighbours m..m+e-1 with no edges of their own, so the kernel never visits them) and
-    the labels of both (global node ids at the start)."""
+    """A block's edges, fixed for the whole run: its out-edges in local numbering (own nodes
+    0..m-1, outside neighbours m..m+e-1 with no edges of their own, so the kernel never
+    visits them) and the reverse edges. Local ids are int32 where they fit (half the memory
+    of int64; the kernel compiles for either). The labels travel separately, round by round."""
     sp = require("scipy.sparse", "sparse graphs")
     m = hi - lo
-    own = (cols >= lo) & (cols < hi)
-    local = np.where(own, cols - lo, m + np.searchsorted(ext, cols)).astype(np.int64)
     size = m + ext.size
+    itype = np.int32 if size < 2**31 - 1 else np.int64
+    own = (cols >= lo) & (cols < hi)
+    local = np.where(own, cols - lo, m + np.searchsorted(ext, cols)).astype(itype)
     ind = np.concatenate([indptr - indptr[0], np.full(ext.size, indptr[-1] - indptr[0])])
-    g = sp.csr_matrix((np.ones(local.size), local, ind.astype(np.int64)), shape=(size, size))
-    t = g.T.tocsr()
+    t = sp.csr_matrix((np.ones(local.size, dtype=np.int8), local, ind.astype(np.int64)),
+                      shape=(size, size)).T.tocsr()
     return {
         "part": part, "lo": lo, "hi": hi, "ext": ext, "exports": exports,
         "indptr": ind.astype(np.int64), "indices": local, "weights": weights,
-        "tindptr": t.indptr.astype(np.int64), "tindices": t.indices.astype(np.int64),
-        "labels": np.concatenate([np.arange(lo, hi, dtype=np.int64), ext]),
+        "tindptr": t.indptr.astype(np.int64), "tindices": t.indices.astype(itype),
     }
 
 
-def _apply_inbox(state: dict, inboxes) -> np.ndarray:
-    labels = state["labels"].copy()  # tasks are pure: a re-run sees the same input
-    m = state["hi"] - state["lo"]
+def _save_block(prefix: str, arrays: dict) -> None:
+    """A block's inputs as .npy files, each written to a temporary name and renamed."""
+    for name, arr in arrays.items():
+        tmp = f"{prefix}.{name}.tmp-{os.getpid()}.npy"
+        np.save(tmp, arr, allow_pickle=False)
+        os.replace(tmp, f"{prefix}.{name}.npy")
+
+
+def _init_block_from_files(part: int, lo: int, hi: int, prefix: str, others: list) -> dict:
+    """:func:`_init_block` with the inputs read from the files of :func:`_save_block`, so the
+    task (kept by Dask for as long as the run needs its result) holds a path, not the edges."""
+    a = {n: np.load(f"{prefix}.{n}.npy", allow_pickle=False)
+         for n in ("indptr", "cols", "weights", "ext", "exports", "exports_off")}
+    off = a["exports_off"]
+    exports = {q: a["exports"][off[i] : off[i + 1]] for i, q in enumerate(others)}
+    return _init_block(part, lo, hi, a["indptr"], a["cols"], a["weights"], a["ext"], exports)
+
+
+def _apply_inbox(block: dict, labels: np.ndarray | None, inboxes) -> np.ndarray:
+    """The block's labels (own nodes, then outside neighbours) with the inboxes applied;
+    ``None`` before the first round: every node its own global id."""
+    if labels is None:
+        labels = np.concatenate([np.arange(block["lo"], block["hi"], dtype=np.int64),
+                                 block["ext"]])
+    else:
+        labels = labels.copy()  # tasks are pure: a re-run sees the same input
+    m = block["hi"] - block["lo"]
     for ids, labs in inboxes:
         if ids.size:
-            labels[m + np.searchsorted(state["ext"], ids)] = labs
+            labels[m + np.searchsorted(block["ext"], ids)] = labs
     return labels
 
 
-def _round(state: dict, first_pass: int, n_passes: int, seed_int: int, vote: float,
-           keep: float, *inboxes):
-    """One round of one block; returns (new state, outbox per block, passes, changes,
+def _round(block: dict, labels: np.ndarray | None, first_pass: int, n_passes: int,
+           seed_int: int, vote: float, keep: float, *inboxes):
+    """One round of one block; returns (new labels, outbox per block, passes, changes,
     bytes sent)."""
     from vecsmith.cluster._cw_kernel import cw_run
 
-    labels = _apply_inbox(state, inboxes)
-    m = state["hi"] - state["lo"]
+    labels = _apply_inbox(block, labels, inboxes)
+    m = block["hi"] - block["lo"]
     uniq, local = np.unique(labels, return_inverse=True)  # compact ids for the kernel
     local = local.astype(np.int64)
     before = labels[:m].copy()
-    seeds = pass_seeds(seed_int, state["part"], first_pass, n_passes)
-    passes, changes = cw_run(state["indptr"], state["indices"], state["weights"],
-                             state["tindptr"], state["tindices"], local, seeds, vote, keep,
+    seeds = pass_seeds(seed_int, block["part"], first_pass, n_passes)
+    passes, changes = cw_run(block["indptr"], block["indices"], block["weights"],
+                             block["tindptr"], block["tindices"], local, seeds, vote, keep,
                              0, 0.0)
     labels = uniq[local]
-    changed = np.flatnonzero(labels[:m] != before) + state["lo"]
+    changed = np.flatnonzero(labels[:m] != before) + block["lo"]
     outbox, sent = {}, 0
-    for q, wanted in state["exports"].items():
+    for q, wanted in block["exports"].items():
         ids = np.intersect1d(changed, wanted, assume_unique=True)
-        labs = labels[ids - state["lo"]]
+        labs = labels[ids - block["lo"]]
         outbox[q] = (ids, labs)
         sent += ids.nbytes + labs.nbytes
-    new_state = dict(state, labels=labels)
-    return new_state, outbox, int(passes), int(np.sum(changes)), sent
+    return labels, outbox, int(passes), int(np.sum(changes)), sent
 
 
 def _pick(x, key):
@@ -126,14 +150,14 @@ def _write_task(done, lo: int, hi: int, keys, ranks, path: str, words_source) ->
     return _write_block(done, lo, keys, ranks, path, _words_of(words_source, lo, hi))
 
 
-def _finish(state: dict, *inboxes):
+def _finish(block: dict, labels: np.ndarray | None, *inboxes):
     """Own labels (global ids) and confidence: each node's weight share for its label."""
-    labels = _apply_inbox(state, inboxes)
-    m = state["hi"] - state["lo"]
-    indptr = state["indptr"][: m + 1]
+    labels = _apply_inbox(block, labels, inboxes)
+    m = block["hi"] - block["lo"]
+    indptr = block["indptr"][: m + 1]
     rows = np.repeat(np.arange(m), np.diff(indptr))
-    w = state["weights"]
-    same = labels[rows] == labels[state["indices"]]
+    w = block["weights"]
+    same = labels[rows] == labels[block["indices"]]
     total = np.bincount(rows, weights=w, minlength=m)
     mine = np.bincount(rows, weights=w * same, minlength=m)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -213,7 +237,8 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
                           seed: int | None = None, *, vote: float | None = None,
                           keep: float = 0.0, n_partitions: int | None = None,
                           passes_per_round: int = 1, output: str | None = None, words=None,
-                          collect: bool = True) -> DaskWhispersResult:
+                          collect: bool = True,
+                          edge_dir: str | None = None) -> DaskWhispersResult:
     """Chinese Whispers of a CSR graph on the workers of ``client``, in ``n_partitions``
     node blocks (default: one per worker). ``iterations`` bounds the rounds. ``output``: a
     directory that receives ``labels/part-NNNNN.parquet`` (node, word, cluster, confidence)
@@ -221,7 +246,10 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
     any source :func:`~vecsmith.cluster.sources.open_source` reads words from (a store,
     Parquet with a ``word`` column). ``collect=False`` leaves the labels on the workers
     (``labels`` is then empty): with ``output`` the only data the client holds is one
-    summary row per cluster."""
+    summary row per cluster. ``edge_dir``: a directory every worker can read; each block's
+    edges are written there as ``.npy`` files and its task reads them, so the workers keep
+    paths instead of a second copy of the edges in the task (Dask holds a task's inputs while
+    its result is in use: about 12 bytes an edge)."""
     check_client(client)
     if not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
@@ -246,7 +274,10 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
         lo, hi = bounds[p], bounds[p + 1]
         cols = indices[indptr[lo] : indptr[hi]]
         exts.append(np.unique(cols[(cols < lo) | (cols >= hi)]))
-    states = []
+    itype = np.int32 if n < 2**31 - 1 else np.int64
+    if edge_dir is not None:
+        os.makedirs(edge_dir, exist_ok=True)
+    blocks = []
     for p in range(P):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
         e0, e1 = indptr[lo], indptr[hi]
@@ -256,20 +287,33 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
                 ext = exts[q]
                 exports[q] = ext[(ext >= lo) & (ext < hi)]
         # the block's edges travel inside its task, not by client.scatter: scattered data
-        # has no lineage, a task does, so a worker lost mid-run is rebuilt from it
-        states.append(client.submit(_init_block, p, lo, hi, indptr[lo : hi + 1],
-                                    indices[e0:e1], weights[e0:e1], exts[p], exports,
+        # has no lineage, a task does, so a worker lost mid-run is rebuilt from it. They stay
+        # in one future for the whole run; each round passes only the labels along.
+        if edge_dir is None:
+            blocks.append(client.submit(_init_block, p, lo, hi, indptr[lo : hi + 1],
+                                        indices[e0:e1].astype(itype), weights[e0:e1],
+                                        exts[p], exports, pure=False))
+            continue
+        prefix = os.path.join(str(edge_dir), f"block-{p:05d}")
+        others = sorted(exports)
+        _save_block(prefix, {
+            "indptr": indptr[lo : hi + 1], "cols": indices[e0:e1].astype(itype),
+            "weights": weights[e0:e1], "ext": exts[p],
+            "exports": np.concatenate([exports[q] for q in others] or [np.empty(0, np.int64)]),
+            "exports_off": np.r_[0, np.cumsum([exports[q].size for q in others])]})
+        blocks.append(client.submit(_init_block_from_files, p, lo, hi, prefix, others,
                                     pure=False))
+    labels_f: list = [None] * P
     inboxes: list[list] = [[] for _ in range(P)]
     changes, sent_per_round, secs = [], [], []
     passes_done = 0
     converged = False
     for r in range(int(iterations)):
         t0 = time.perf_counter()
-        outs = [client.submit(_round, states[p], r * passes_per_round, passes_per_round,
-                              seed_int, float(vote or 0.0), float(keep), *inboxes[p],
-                              pure=False) for p in range(P)]
-        states = [client.submit(_pick, o, 0, pure=False) for o in outs]
+        outs = [client.submit(_round, blocks[p], labels_f[p], r * passes_per_round,
+                              passes_per_round, seed_int, float(vote or 0.0), float(keep),
+                              *inboxes[p], pure=False) for p in range(P)]
+        labels_f = [client.submit(_pick, o, 0, pure=False) for o in outs]
         outboxes = [client.submit(_pick, o, 1, pure=False) for o in outs]
         stats = client.gather([client.submit(_stats, o, pure=False) for o in outs])
         inboxes = [[client.submit(_pick, outboxes[q], p, pure=False) for q in range(P) if q != p]
@@ -281,7 +325,8 @@ def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int
         if changes[-1] == 0:
             converged = True
             break
-    done = [client.submit(_finish, states[p], *inboxes[p], pure=False) for p in range(P)]
+    done = [client.submit(_finish, blocks[p], labels_f[p], *inboxes[p], pure=False)
+            for p in range(P)]
     summaries = client.gather([client.submit(_block_summary, d, pure=False) for d in done])
     keys, rank, size, conf, first = _merge_summaries(summaries, [int(b) for b in bounds[:-1]])
     n_clusters = int(keys.size)
