@@ -583,6 +583,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         gcodes = gq.encode(x)
 
     # residual stages for the rows that matter most, in what the budget leaves
+    dense = None
     stages_w: list[tuple[np.ndarray, _Quantizer]] = []
     stages_g: list[tuple[np.ndarray, np.ndarray, _Quantizer]] = []
     if budget is not None and max_stages:
@@ -591,8 +592,13 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                  + math.ceil(nw / 0.7) * 8 + (nw * 8 if src.counts is not None else 0)
                  + (0 if gq is None else gq.books.size * 2 + len(keys) * (m + 4))
                  + (0 if rot is None else rot.size * 4))
-        n_res_w, res_g = _residual_plan(tok[kept_words], key_score, budget - spent - 4096, m,
-                                        wq.books.size * 2, max_stages)
+        room = budget - spent - 4096
+        dense_bytes = nw * dim * 4
+        if nw == n_all and room >= 2 * dense_bytes:  # every word fits exactly: store it so
+            dense = wv
+            room -= dense_bytes
+        n_res_w, res_g = _residual_plan(np.zeros(nw) if dense is not None else tok[kept_words],
+                                        key_score, room, m, wq.books.size * 2, max_stages)
         unit_dec = wq.decode(wcodes)
         for st, n in enumerate(n_res_w):
             q = _train(unit[:n] - unit_dec[:n], m, bits, None, seed + 2000 + st)
@@ -607,7 +613,10 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                 g_dec[at] += q.decode(c)
                 stages_g.append((at.astype(np.int32), c, q))
         decoded_w = unit_dec * scales16.astype(np.float32)[:, None]
+        if dense is not None:
+            decoded_w = dense
         wnorms = np.linalg.norm(decoded_w, axis=1).astype(np.float32)
+        report["dense_word_rows"] = 0 if dense is None else nw
         report["residual_word_rows"] = [int(n) for n in n_res_w]
         report["residual_ngram_rows"] = [len(a) for a in res_g]
 
@@ -652,6 +661,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                   TensorSpec("ngram_keys", np.dtype(np.int32), keys.shape)]
         chunks += [("pq_ngram_codes", gcodes), ("pq_ngram_codebooks", gbooks),
                    ("ngram_keys", keys.astype(np.int32))]
+    if dense is not None:
+        specs.append(TensorSpec("word_dense", np.dtype(np.float32), dense.shape))
+        chunks.append(("word_dense", np.ascontiguousarray(dense, np.float32)))
     for st, (c, q) in enumerate(stages_w, 1):
         rb = q.books.astype(np.float16)
         specs += [TensorSpec(f"pq_word_res{st}_codes", np.dtype(np.uint8), c.shape),

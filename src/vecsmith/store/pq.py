@@ -21,6 +21,7 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 | `pq_ngram_res{s}_codes` | U8 (R, M) | optional: the same for the n-gram rows at `ngram_res{s}_rows` |
 | `pq_ngram_res{s}_codebooks` | F16 (M, ksub, dsub) | their centroids |
 | `ngram_res{s}_rows` | I32 (R,) | sorted positions in `ngram_keys` that stage s refines |
+| `word_dense` | F32 (D, dim) | optional: the exact vectors of words 0..D−1 (large budgets) |
 
 Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
 mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
@@ -80,6 +81,7 @@ class CompressedVectors(Vectors):
         self._keys = t.get("ngram_keys")
         self._rows = None
         self._rotation = t.get("pq_rotation")
+        self._dense = t.get("word_dense")
         self._word_res = []  # (codes, codebooks) of words 0..len(codes)-1, per stage
         self._ngram_res = []  # (codes, codebooks, positions), per stage
         for st in range(1, MAX_STAGES + 1):
@@ -132,6 +134,10 @@ class CompressedVectors(Vectors):
                 raise self._bad("'pq_ngram_codes'/'pq_ngram_codebooks'/'ngram_keys' disagree")
             if self._keys.shape != (len(self._ngram_codes),) or self._keys.dtype != np.int32:
                 raise self._bad("'ngram_keys' must be int32, one per row of 'pq_ngram_codes'")
+        d = self._dense
+        if d is not None and (d.dtype != np.float32 or d.ndim != 2 or d.shape[1] != self.dim
+                              or len(d) > self.nwords):
+            raise self._bad(f"'word_dense' {d.dtype} {d.shape} does not fit the word rows")
         last = self.nwords
         for codes, books in self._word_res:
             if books is None or not books_ok(codes, books) or len(codes) > last:
@@ -229,7 +235,11 @@ class CompressedVectors(Vectors):
             if not len(sel):
                 break
             unit[sel] += decode(codes[ids[sel]], self._books32(books))
-        return unit * self._scales[ids].astype(np.float32)[:, None]
+        out = unit * self._scales[ids].astype(np.float32)[:, None]
+        if self._dense is not None and len(self._dense):
+            sel = np.flatnonzero(ids < len(self._dense))
+            out[sel] = self._dense[ids[sel]]
+        return out
 
     def ngram_rows(self, rows: np.ndarray) -> np.ndarray:
         """Decoded float32 n-gram rows (positions in `ngram_keys`)."""
