@@ -245,6 +245,12 @@ def test_cli_compress_info_and_export_bin(tmp_path):
         assert res.exit_code == 2 and not (tmp_path / "x.store").exists(), res.output
     res = runner.invoke(app, ["compress", str(LEE), str(tmp_path / "nowhere" / "x.store")])
     assert res.exit_code == 2 and "does not exist" in res.output
+    for stages, has in (("0", False), ("2", True)):
+        res = runner.invoke(app, ["compress", str(LEE), str(out), "--size", "400kB", "--stages",
+                                  stages, "--json"])
+        assert res.exit_code == 0, res.output
+        assert ("pq_ngram_res1_codes" in store.open(out)._store.tensors) is has
+        assert "pq_ngram_res3_codes" not in store.open(out)._store.tensors
 
 
 def test_cli_compress_to_ftz_loads_in_the_official_tool(tmp_path):
