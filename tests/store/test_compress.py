@@ -141,7 +141,8 @@ def test_a_store_made_by_subword_transfer_compresses(tmp_path):
     table = transfer.fit(words, vecs, minn=3, maxn=5, bucket=8192, epochs=1, lstsq_iter=5,
                          threads=1, quiet=True, device="cpu")
     src = table.to_store(words, vecs, tmp_path / "glove.store", dtype="float32", quiet=True)
-    out = compress(src, tmp_path / "small.store", size="200kB", pq_subvectors=25, opq=True)
+    out = compress(src, tmp_path / "small.store", size="200kB", pq_subvectors=25, opq=True,
+                   word_share=0.12)  # enough words (256) to learn the rotation on
     v = store.open(out)
     assert out.stat().st_size <= 200_000 and "pq_rotation" in v.describe()["tensor_bytes"]
     assert v.compression["opq"] and v.compression["subvectors"] == 25

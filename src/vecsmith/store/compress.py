@@ -464,7 +464,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
-             word_share: float = 0.12, oov_floor: float = 1.0, holdout: float = 0.05,
+             word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
              checksum: bool = True, seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
