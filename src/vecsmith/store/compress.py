@@ -17,6 +17,10 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    `vecsmith.store.pq`), not counted as a zero row.
 4. **Product quantization**: k-means per sub-vector (faiss), uint8 codes, float16 codebooks,
    optionally an OPQ rotation learned first.
+5. **More bytes where lookups land**: residual PQ stages (each codes what the stages before
+   left) for the most frequent words and the n-gram rows with the highest score, chosen
+   greedily by weight per byte in `residual_share` of the room plus whatever is left; when
+   every word fits twice over in what is left, the words are stored exactly (float32).
 
 `size="25MB"` picks the word and n-gram counts so that the whole file fits; the store records
 what it kept and the quality measured against the source (`CompressedVectors.describe()`,
