@@ -238,14 +238,39 @@ def timing(kind: str, path: Path, words_file: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def vs_compress(model_path: Path, cache: Path, size: int, variant: str, kw: dict
+                ) -> tuple[dict, Path]:
+    """`vecsmith compress` at `size`; a store already made by `--prepare` is reused with the
+    seconds it took then (written beside it)."""
+    from vecsmith import store
+    from vecsmith.store.compress import compress
+
+    out = cache / f"vs_{size}_{variant.replace(' ', '_')}.store"
+    note = out.with_suffix(".json")
+    if out.exists() and note.exists():
+        sec, locked = json.loads(note.read_text())
+    else:
+        t = time.perf_counter()
+        compress(model_path, out, size=size, checksum=False, **kw)
+        sec, locked = time.perf_counter() - t, None
+        note.write_text(json.dumps([sec, locked]))
+    rep = store.open(out).compression
+    return {"tool": variant, "words": rep["kept_words"], "ngrams": rep["kept_ngrams"],
+            "bytes": out.stat().st_size, "seconds": round(sec, 1),
+            "residual_words": rep.get("residual_word_rows"),
+            "residual_ngrams": rep.get("residual_ngram_rows"),
+            "dense_words": rep.get("dense_word_rows")}, out
+
+
 def cf_settings(nwords: int, quick: bool) -> list[tuple[int, int, bool]]:
-    """compress-fasttext (words, n-grams, pq): its defaults (about 14 MB here), every word and
-    400k / 900k n-grams (about 25 / 50 MB: its PQ rows take about 50 bytes), and float16 rows
-    without PQ at about 200 MB (its k-means on 2M rows would take too long on this box)."""
+    """compress-fasttext (words, n-grams, pq): its defaults (about 14 MB here); every word and
+    every n-gram (it keeps only n-grams some word uses: 124k here), PQ, about 24 MB, the most
+    its PQ reaches on this model; float16 rows without PQ, 20k words + 63k n-grams (about
+    50 MB) and everything (about 124 MB, its largest file here: nothing left to add)."""
     if quick:
         return [(20_000, 100_000, True)]
-    return [(20_000, 100_000, True), (nwords, 400_000, True), (nwords, 900_000, True),
-            (nwords, int(200e6 / 600) - nwords, False)]
+    return [(20_000, 100_000, True), (nwords, 2_000_000, True), (20_000, 63_000, False),
+            (nwords, 2_000_000, False)]
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -282,6 +307,12 @@ def main() -> None:
     ap.add_argument("--plot", default=None, help="write the quality-vs-size PNG here")
     ap.add_argument("--cache", default=os.environ.get(
         "VECSMITH_BENCH_CACHE", os.path.expanduser("~/.cache/vecsmith-bench/compress")))
+    ap.add_argument("--vs-sizes", default=None,
+                    help="comma-separated byte budgets for vecsmith (default: each "
+                         "compress-fasttext file's size)")
+    ap.add_argument("--prepare", action="store_true",
+                    help="only make the vecsmith stores at --vs-sizes (no lock: quality "
+                         "runs; the seconds are those of a shared box)")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -293,6 +324,10 @@ def main() -> None:
     if args.train_only:
         return
     _, held = corpus_parts(cache)
+    if args.prepare:
+        for size in (int(x) for x in args.vs_sizes.split(",")):
+            print(json.dumps(vs_compress(model_path, cache, size, "vecsmith", {})[0]), flush=True)
+        return
 
     from compress_fasttext import prune_ft_freq
     from compress_fasttext.models import CompressedFastTextKeyedVectors
@@ -300,7 +335,6 @@ def main() -> None:
 
     import fasttext
     from vecsmith import store
-    from vecsmith.store.compress import compress
 
     rows: list[dict] = []
     made: list[tuple[dict, Path, str]] = []
@@ -337,17 +371,15 @@ def main() -> None:
         if args.ablation:
             variants += [("vecsmith no-refit", {"refit": False}),
                          ("vecsmith no-residual", {"max_stages": 0})]
-        for i, (cfrow, _, _) in enumerate(list(made)):
+        cf_rows = [r for r, _, _ in made]
+        sizes = [int(x) for x in args.vs_sizes.split(",")] if args.vs_sizes else \
+            [r["bytes"] for r in cf_rows]
+        for i, size in enumerate(sizes):
             for variant, kw in (variants if i == 0 else variants[:1]):
-                out = cache / f"vs_{cfrow['bytes']}_{variant.replace(' ', '_')}.store"
-                t = time.perf_counter()
-                compress(model_path, out, size=cfrow["bytes"], checksum=False, **kw)
-                sec = time.perf_counter() - t
-                rep = store.open(out).compression
-                made.append(({"tool": variant, "words": rep["kept_words"],
-                              "ngrams": rep["kept_ngrams"], "bytes": out.stat().st_size,
-                              "seconds": round(sec, 1)}, out, "vs"))
-                print(json.dumps(made[-1][0]), file=sys.stderr, flush=True)
+                row, out = vs_compress(model_path, cache, size, variant, kw)
+                row["cf_bytes"] = cf_rows[i]["bytes"] if i < len(cf_rows) else None
+                made.append((row, out, "vs"))
+                print(json.dumps(row), file=sys.stderr, flush=True)
     for row, path, kind in made:  # quality: small files, no lock
         if kind == "cf":
             m = CompressedFastTextKeyedVectors.load(str(path))
