@@ -380,6 +380,10 @@ def main() -> None:
                 row["cf_bytes"] = cf_rows[i]["bytes"] if i < len(cf_rows) else None
                 made.append((row, out, "vs"))
                 print(json.dumps(row), file=sys.stderr, flush=True)
+        words_file = cache / "oov_words.json"  # timed: open, RSS, OOV lookups (locked)
+        words_file.write_text(json.dumps(lists["oov"][:2000]))
+        for row, path, kind in made:
+            row.update(timing(kind, path, words_file))
     for row, path, kind in made:  # quality: small files, no lock
         if kind == "cf":
             m = CompressedFastTextKeyedVectors.load(str(path))
@@ -387,11 +391,6 @@ def main() -> None:
         else:
             get = store.open(path).get_many
         row.update(quality(get, lists, ref))
-    words_file = cache / "oov_words.json"
-    words_file.write_text(json.dumps(lists["oov"][:2000]))
-    with lock:
-        for row, path, kind in made:
-            row.update(timing(kind, path, words_file))
     for row, _, _ in made:
         rows.append(row)
         print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
