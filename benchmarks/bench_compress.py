@@ -161,6 +161,25 @@ def word_lists(model_words: list[str], held: Path, n_cand: int) -> dict:
             "queries": [pos[w] for w in queries]}
 
 
+def trained_oov(model_path: Path, words: list[str], oov: list[str]) -> list[bool]:
+    """Which OOV words have an n-gram in a bucket some vocabulary word uses: the others'
+    original vectors are means of untrained rows (zero or fastText's small random init), which
+    no compressor keeps."""
+    from vecsmith._batch import pack_words
+    from vecsmith.fasttext import load_model
+    from vecsmith.subwords import compiled
+
+    a = load_model(str(model_path)).args
+    blob, offs = pack_words(words)
+    used = np.unique(compiled().word_bucket_ids(blob, offs, a.minn, a.maxn, a.bucket, False)[0])
+    blob, offs = pack_words(oov)
+    ids, owners = compiled().word_bucket_ids(blob, offs, a.minn, a.maxn, a.bucket, False)
+    hit = np.isin(ids, used).astype(np.int64)
+    n = np.diff(owners)
+    sums = np.add.reduceat(hit, owners[:-1]) if len(hit) else np.zeros(len(oov), np.int64)
+    return [bool(k > 0 and t > 0) for k, t in zip(n, sums, strict=True)]
+
+
 def quality(get, lists: dict, ref: dict) -> dict:
     """Every quality measure of one model (`get`: words -> float32 rows)."""
     from scipy.stats import spearmanr
@@ -169,6 +188,9 @@ def quality(get, lists: dict, ref: dict) -> dict:
     out = {"cos_vocab": float(c.mean()),
            "cos_tokens": float(np.average(c, weights=lists["weights"])),
            "cos_oov": float(cos_rows(get(lists["oov"]), ref["oov"]).mean())}
+    if "oov_trained" in lists:  # OOV words with an n-gram some vocabulary word trained
+        co = cos_rows(get(lists["oov"]), ref["oov"])
+        out["cos_oov_trained"] = float(co[np.asarray(lists["oov_trained"], bool)].mean())
     sl = lists["simlex"]
     out["simlex"] = float(spearmanr(cos_rows(get([r[0] for r in sl]), get([r[1] for r in sl])),
                                     [float(r[2]) for r in sl]).statistic)
@@ -345,6 +367,7 @@ def main() -> None:
         words = list(ft.words)
         lists = word_lists(words, held, 30_000)
         ref = reference(ft, lists)
+        lists["oov_trained"] = trained_oov(model_path, words, lists["oov"])
         base = quality(lambda ws, ft=ft: np.stack([ft.get_word_vector(w) for w in ws]),
                        lists, ref)
         del ft
