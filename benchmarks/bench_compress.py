@@ -302,8 +302,9 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    oov = "cos_oov_trained" if all("cos_oov_trained" in r for r in rows) else "cos_oov"
     for ax, key, title in ((axes[0], "cos_tokens", "held-out text tokens"),
-                           (axes[1], "cos_oov", "OOV words (n-grams only)")):
+                           (axes[1], oov, "OOV words with a trained n-gram")):
         for tool, style in (("compress-fasttext", "o--"), ("vecsmith", "s-")):
             pts = sorted((r["bytes"] / 1e6, 1 - r[key]) for r in rows if r["tool"] == tool)
             if pts:
