@@ -48,6 +48,7 @@ mutants: $(VENV)/.dev-installed
 	$(PY) benchmarks/mutants.py
 
 bench: $(VENV)/.bench-installed
+	@test -f /usr/share/dictd/gcide.dict.dz || echo "benchmarks/bench_compress.py trains on Debian's text: apt-get install dict-gcide dict-wn"
 	$(PY) benchmarks/run_all.py
 
 bench-full: $(VENV)/.bench-installed

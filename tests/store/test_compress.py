@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import warnings
@@ -140,7 +141,8 @@ def test_a_store_made_by_subword_transfer_compresses(tmp_path):
     table = transfer.fit(words, vecs, minn=3, maxn=5, bucket=8192, epochs=1, lstsq_iter=5,
                          threads=1, quiet=True, device="cpu")
     src = table.to_store(words, vecs, tmp_path / "glove.store", dtype="float32", quiet=True)
-    out = compress(src, tmp_path / "small.store", size="200kB", pq_subvectors=25, opq=True)
+    out = compress(src, tmp_path / "small.store", size="200kB", pq_subvectors=25, opq=True,
+                   word_share=0.12)  # enough words (256) to learn the rotation on
     v = store.open(out)
     assert out.stat().st_size <= 200_000 and "pq_rotation" in v.describe()["tensor_bytes"]
     assert v.compression["opq"] and v.compression["subvectors"] == 25
@@ -244,6 +246,12 @@ def test_cli_compress_info_and_export_bin(tmp_path):
         assert res.exit_code == 2 and not (tmp_path / "x.store").exists(), res.output
     res = runner.invoke(app, ["compress", str(LEE), str(tmp_path / "nowhere" / "x.store")])
     assert res.exit_code == 2 and "does not exist" in res.output
+    for stages, has in (("0", False), ("2", True)):
+        res = runner.invoke(app, ["compress", str(LEE), str(out), "--size", "400kB", "--stages",
+                                  stages, "--json"])
+        assert res.exit_code == 0, res.output
+        assert ("pq_ngram_res1_codes" in store.open(out)._store.tensors) is has
+        assert "pq_ngram_res3_codes" not in store.open(out)._store.tensors
 
 
 def test_cli_compress_to_ftz_loads_in_the_official_tool(tmp_path):
@@ -263,3 +271,77 @@ def test_cli_compress_to_ftz_loads_in_the_official_tool(tmp_path):
     assert ft.is_quantized()
     np.testing.assert_array_equal(ft.get_word_vector("xyzzyq"),
                                   load_model(out).get_word_vector("xyzzyq"))
+
+
+def test_residual_plan_spends_the_room_on_the_heaviest_rows():
+    from vecsmith.store.compress import _residual_plan
+
+    words = 1.0 / np.arange(1, 1001)  # Zipf token shares, most frequent first
+    grams = np.random.default_rng(0).random(5000)
+    n_w, at = _residual_plan(words, grams, room=200_000, m=10, books_bytes=5_000, max_stages=3)
+    cost = sum(n * 10 + 5_000 for n in n_w) + sum(len(a) * 14 + 5_000 for a in at)
+    assert n_w and at and cost <= 200_000
+    assert all(a >= b for a, b in itertools.pairwise(n_w))  # prefixes, shrinking
+    for a, b in itertools.pairwise(at):  # each stage refines rows of the one before
+        assert np.all(np.diff(a) > 0) and np.isin(b, a).all()
+    heavy = np.argsort(-grams)[: len(at[0])]  # the n-gram rows chosen are the heaviest
+    np.testing.assert_array_equal(np.sort(heavy), at[0])
+    assert _residual_plan(words, grams, room=4_000, m=10, books_bytes=5_000,
+                          max_stages=3) == ([], [])
+
+
+def test_residual_stages_and_dense_words_beat_one_code_at_the_same_size(tmp_path, lee):
+    _m, words, vecs = lee
+    full = load_model(LEE)
+    unseen = [*OOV, "australianness", "governmentalism", "prime-ministerial", "bushfire"]
+    ref = full.get_word_vectors(unseen)
+    one = store.open(compress(LEE, tmp_path / "one.store", size="3MB", max_stages=0))
+    many = store.open(compress(LEE, tmp_path / "many.store", size="3MB"))
+    assert (tmp_path / "many.store").stat().st_size <= 3_000_000
+    rep = many.compression
+    assert rep["dense_word_rows"] == len(words) and rep["residual_ngram_rows"]
+    # every word is stored exactly; unknown words come closer to the source
+    np.testing.assert_allclose(many.get_many(words), vecs, rtol=1e-6, atol=1e-7)
+    assert cos(one.get_many(words), vecs).mean() < 0.9999
+    assert cos(many.get_many(unseen), ref).mean() > cos(one.get_many(unseen), ref).mean()
+    # the reader's rows are the base code plus the stages' centroids (decoded by hand here)
+    t = many._store.tensors
+    rows = np.asarray(t["ngram_res1_rows"])[:5]
+    hand = decode(np.asarray(t["pq_ngram_codes"])[rows],
+                  np.asarray(t["pq_ngram_codebooks"], np.float32))
+    for st in range(1, 9):
+        if f"ngram_res{st}_rows" not in t:
+            break
+        at = np.asarray(t[f"ngram_res{st}_rows"])
+        pos = np.searchsorted(at, rows)
+        hit = (pos < len(at)) & (at[np.minimum(pos, len(at) - 1)] == rows)
+        hand[hit] += decode(np.asarray(t[f"pq_ngram_res{st}_codes"])[pos[hit]],
+                            np.asarray(t[f"pq_ngram_res{st}_codebooks"], np.float32))
+    np.testing.assert_allclose(many.ngram_rows(rows), hand, rtol=1e-6, atol=1e-7)
+    assert many.most_similar("government", k=3)[0][0] == full.get_nearest_neighbors(
+        "government", k=1)[0][1]
+
+
+def test_bad_residual_stages_raise_store_format_errors(tmp_path):
+    from safetensors.numpy import save_file
+
+    v = store.open(compress(LEE, tmp_path / "s.store", size="400kB", residual_share=0.5))
+    good = {k: np.array(a) for k, a in v._store.tensors.items()}
+    meta = dict(v._store.metadata)
+    assert "pq_ngram_res1_codes" in good and "pq_word_res1_codes" in good
+    rows = good["ngram_res1_rows"][::-1].copy()
+    save_file(dict(good, ngram_res1_rows=rows), tmp_path / "a.store", metadata=meta)
+    with pytest.raises(StoreFormatError, match="not sorted positions"):
+        store.open(tmp_path / "a.store")["xyzzyq"]
+    more = np.concatenate([good["pq_word_res1_codes"]] * (len(v) // 2 + 1))
+    save_file(dict(good, pq_word_res1_codes=more), tmp_path / "b.store", metadata=meta)
+    with pytest.raises(StoreFormatError, match="does not fit the word rows"):
+        store.open(tmp_path / "b.store")
+    dense = np.zeros((3, v.dim + 1), np.float32)
+    save_file(dict(good, word_dense=dense), tmp_path / "c.store", metadata=meta)
+    with pytest.raises(StoreFormatError, match="'word_dense'"):
+        store.open(tmp_path / "c.store")
+    save_file(dict(good, ngram_res1_rows=good["ngram_res1_rows"].astype(np.int64)),
+              tmp_path / "d.store", metadata=meta)
+    with pytest.raises(StoreFormatError, match="does not fit the n-gram rows"):
+        store.open(tmp_path / "d.store")

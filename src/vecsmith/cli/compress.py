@@ -59,6 +59,9 @@ def compress(
     bits: int = typer.Option(8, "--bits", min=1, max=8, help="Bits per code (256 centroids "
                                                              "at 8)."),
     opq: bool = typer.Option(False, "--opq", help="Learn an OPQ rotation before quantizing."),
+    stages: int = typer.Option(3, "--stages", min=0, max=8,
+                               help="Most residual PQ stages for the most used rows (0: "
+                                    "one code a row)."),
     refit: bool = typer.Option(True, "--refit/--no-refit",
                                help="Least-squares refit of the kept n-gram rows."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and k-means."),
@@ -99,7 +102,7 @@ def compress(
     target = out if fmt == "store" else out.with_name(f".{out.name}.{os.getpid()}.store")
     try:
         path = run(str(src), target, size=size, max_words=max_words, max_ngrams=max_ngrams,
-                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed)
+                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed, max_stages=stages)
         report = store.open(path).compression
         if fmt == "ftz":
             from vecsmith.fasttext.writer import save_fasttext_ftz

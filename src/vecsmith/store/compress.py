@@ -17,6 +17,10 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    `vecsmith.store.pq`), not counted as a zero row.
 4. **Product quantization**: k-means per sub-vector (faiss), uint8 codes, float16 codebooks,
    optionally an OPQ rotation learned first.
+5. **More bytes where lookups land**: residual PQ stages (each codes what the stages before
+   left) for the most frequent words and the n-gram rows with the highest score, chosen
+   greedily by weight per byte in `residual_share` of the room plus whatever is left; when
+   every word fits twice over in what is left, the words are stored exactly (float32).
 
 `size="25MB"` picks the word and n-gram counts so that the whole file fits; the store records
 what it kept and the quality measured against the source (`CompressedVectors.describe()`,
@@ -394,6 +398,65 @@ def _choose_words(src: _Source, order: np.ndarray, nw: int, tok: np.ndarray, ids
         extra = extra[: len(extra) - max(1, len(extra) // 200)]
 
 
+def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
+                   books_bytes: int, max_stages: int, shrink: float = 0.3
+                   ) -> tuple[list[int], list[np.ndarray]]:
+    """Which rows get residual stages, greedily by weight per byte: a word's weight is its
+    token share, an n-gram row's its share of the n-gram score (both sum to 1), and stage s
+    is worth shrink^(s-1) of stage 1 (each stage leaves about that much of the error). A word
+    stage costs m bytes a row and covers the first n words (the most frequent kept); an n-gram
+    stage m + 4 (its row index); each stage's codebooks cost `books_bytes`. Returns the word
+    count per stage and the sorted n-gram positions per stage."""
+    n_w: list[int] = []
+    g_at: list[np.ndarray] = []
+    ww = np.asarray(word_w, np.float64)
+    ww = ww / ww.sum() if len(ww) and ww.sum() > 0 else ww
+    gw = np.asarray(ngram_w, np.float64)
+    gw = gw / gw.sum() if len(gw) and gw.sum() > 0 else gw
+    worder = np.arange(len(ww))  # the store's word order is the source's (by frequency)
+    gorder = np.argsort(-gw, kind="stable")
+    wsorted = np.minimum.accumulate(ww[worder]) if len(ww) else ww  # stages cover a prefix
+    gsorted = gw[gorder]
+    for st in range(max_stages):
+        f = shrink**st
+        # candidates of this stage: per-byte benefit, best first, each list already sorted
+        cand_w = wsorted[: n_w[-1] if n_w else len(wsorted)] * f / m
+        cand_g = gsorted[: len(g_at[-1]) if g_at else len(gsorted)] * f / (m + 4)
+        if room <= books_bytes or not (len(cand_w) or len(cand_g)):
+            break
+        # the cutoff benefit t such that rows with benefit >= t fit (two codebooks at most)
+        both = np.sort(np.concatenate([cand_w, cand_g]))[::-1]
+        if not len(both) or both[0] <= 0:
+            break
+        lo, hi = 0, len(both)
+        while lo < hi:  # most rows whose cost (rows + books) fits
+            mid = (lo + hi + 1) // 2
+            t = both[mid - 1]
+            nw_ = int(np.sum(cand_w >= t))
+            ng_ = int(np.sum(cand_g >= t))
+            cost = nw_ * m + ng_ * (m + 4) + books_bytes * ((nw_ > 0) + (ng_ > 0))
+            if cost <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo == 0:
+            break
+        t = both[lo - 1]
+        nw_, ng_ = int(np.sum(cand_w >= t)), int(np.sum(cand_g >= t))
+        nw_ = nw_ if nw_ >= 16 else 0  # too few rows to train a codebook on
+        ng_ = ng_ if ng_ >= 16 else 0
+        if not nw_ and not ng_:
+            break
+        room -= nw_ * m + ng_ * (m + 4) + books_bytes * ((nw_ > 0) + (ng_ > 0))
+        if nw_:
+            n_w.append(nw_)
+        if ng_:
+            g_at.append(np.sort(gorder[:ng_]))
+        if (n_w and nw_ == 0) or (g_at and ng_ == 0):
+            break  # a stage must cover a subset of the one before: stop where one kind stops
+    return n_w, g_at
+
+
 def _words_bytes(words: list[str], m: int, with_counts: bool) -> int:
     return _word_bytes(words, len(words), m, with_counts)
 
@@ -405,8 +468,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
-             word_share: float = 0.12, oov_floor: float = 1.0, holdout: float = 0.05,
-             heldout_weight: float = 0.5, checksum: bool = True, seed: int = 0) -> Path:
+             word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
+             heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
+             checksum: bool = True, seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
 
     `size`: the whole file's bound (e.g. "25MB"; None: only `max_words`/`max_ngrams` bound it).
@@ -415,7 +479,10 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     the weight unseen words get in n-gram scoring and refit, against 1 for the tokens;
     `holdout` of the dropped words are kept out of the refit to measure quality on words it did
     not see; the refit keeps the iterate with the best mix of fitted and held-out cosine
-    (`heldout_weight` on the held-out side). `checksum` records the source file's SHA-256.
+    (`heldout_weight` on the held-out side). `residual_share` of the room (and whatever the
+    words and n-grams leave) buys residual stages, up to `max_stages` more codes for the rows
+    that carry the most tokens (words) or the most n-gram score (`_residual_plan`). `checksum`
+    records the source file's SHA-256.
     Returns the path; the file is written atomically.
     """
     t0 = time.perf_counter()
@@ -423,6 +490,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         raise CompressError(f"bits must be 1..8 (codes are one byte), got {bits}")
     if not 0.0 < word_share <= 1.0 or not 0.0 <= holdout < 1.0:
         raise CompressError("need 0 < word_share <= 1 and 0 <= holdout < 1")
+    if not 0.0 <= residual_share < 1.0 or not 0 <= max_stages <= 8:
+        raise CompressError("need 0 <= residual_share < 1 and 0 <= max_stages <= 8")
     budget = None if size is None else parse_size(size)
     src = _open_source(source)
     n_all, dim = len(src.words), src.dim
@@ -446,7 +515,13 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     else:
         ids, offs = np.zeros(0, np.int64), np.zeros(n_all + 1, np.int64)
     used = np.unique(ids)
-    nw, ng = _plan(src, budget, max_words, max_ngrams, m, 1 << bits, opq, word_share, len(used))
+    plan_budget = budget
+    if budget is not None and max_stages and residual_share:
+        fixed = 2 * (1 << bits) * dim * 2 + HEADER_RESERVE
+        if budget - fixed > 20 * fixed:  # small files spend all on rows: stages need codebooks
+            plan_budget = budget - int(residual_share * (budget - fixed))
+    nw, ng = _plan(src, plan_budget, max_words, max_ngrams, m, 1 << bits, opq, word_share,
+                   len(used))
     kept_words = _choose_words(src, order, nw, tok, ids, offs, m)
     nw = len(kept_words)
     dropped = np.setdiff1d(np.arange(n_all), kept_words)
@@ -456,6 +531,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     if len(dropped):
         u[dropped] += tok[dropped] / max(tok[dropped].sum(), 1e-300)
     keys = np.zeros(0, np.int64)
+    key_score = np.zeros(0)
     if ng and len(used):
         lens = np.diff(offs)
         per = np.repeat(u / np.maximum(lens, 1), lens)
@@ -466,7 +542,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                                                       axis=1)
         score *= norms
         top = np.argsort(-score, kind="stable")[:ng]
-        keys = np.sort(used[top[score[top] > 0]])
+        top = top[score[top] > 0]
+        keys = np.sort(used[top])
+        key_score = score[top][np.argsort(used[top])]
     x0 = src.bucket_rows(keys) if len(keys) else np.zeros((0, dim), np.float32)
 
     # refit the kept rows on dropped words (the most frequent ones plus a random sample)
@@ -508,6 +586,44 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         gq = _train(x, m, bits, rot, seed + 1000)
         gcodes = gq.encode(x)
 
+    # residual stages for the rows that matter most, in what the budget leaves
+    dense = None
+    stages_w: list[tuple[np.ndarray, _Quantizer]] = []
+    stages_g: list[tuple[np.ndarray, np.ndarray, _Quantizer]] = []
+    if budget is not None and max_stages:
+        text = sum(len(src.words[i].encode("utf-8", "surrogateescape")) + 1 for i in kept_words)
+        spent = (HEADER_RESERVE + wq.books.size * 2 + nw * (m + 2 + 4 + 8) + 8 + text
+                 + math.ceil(nw / 0.7) * 8 + (nw * 8 if src.counts is not None else 0)
+                 + (0 if gq is None else gq.books.size * 2 + len(keys) * (m + 4))
+                 + (0 if rot is None else rot.size * 4))
+        room = budget - spent - 4096
+        dense_bytes = nw * dim * 4
+        if nw == n_all and room >= 2 * dense_bytes:  # every word fits exactly: store it so
+            dense = wv
+            room -= dense_bytes
+        n_res_w, res_g = _residual_plan(np.zeros(nw) if dense is not None else tok[kept_words],
+                                        key_score, room, m, wq.books.size * 2, max_stages)
+        unit_dec = wq.decode(wcodes)
+        for st, n in enumerate(n_res_w):
+            q = _train(unit[:n] - unit_dec[:n], m, bits, None, seed + 2000 + st)
+            c = q.encode(unit[:n] - unit_dec[:n])
+            unit_dec[:n] += q.decode(c)
+            stages_w.append((c, q))
+        if res_g:
+            g_dec = gq.decode(gcodes)
+            for st, at in enumerate(res_g):
+                q = _train(x[at] - g_dec[at], m, bits, None, seed + 3000 + st)
+                c = q.encode(x[at] - g_dec[at])
+                g_dec[at] += q.decode(c)
+                stages_g.append((at.astype(np.int32), c, q))
+        decoded_w = unit_dec * scales16.astype(np.float32)[:, None]
+        if dense is not None:
+            decoded_w = dense
+        wnorms = np.linalg.norm(decoded_w, axis=1).astype(np.float32)
+        report["dense_word_rows"] = 0 if dense is None else nw
+        report["residual_word_rows"] = [int(n) for n in n_res_w]
+        report["residual_ngram_rows"] = [len(a) for a in res_g]
+
     # measured quality against the source
     cos_kept = _cosines(decoded_w, wv)
     report["cosine_kept_words"] = round(float(np.average(cos_kept, weights=tok[kept_words])), 5)
@@ -515,6 +631,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     cos_all[kept_words] = cos_kept
     if gq is not None and len(fit_words):
         xg = gq.decode(gcodes)
+        for at, c, q in stages_g:
+            xg[at] += q.decode(c)
         sample = dropped if len(dropped) <= MAX_FIT_WORDS else np.sort(
             np.concatenate([fit_words, rng.choice(dropped, MAX_FIT_WORDS // 4, replace=False)]))
         sample = np.unique(sample)
@@ -547,6 +665,21 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                   TensorSpec("ngram_keys", np.dtype(np.int32), keys.shape)]
         chunks += [("pq_ngram_codes", gcodes), ("pq_ngram_codebooks", gbooks),
                    ("ngram_keys", keys.astype(np.int32))]
+    if dense is not None:
+        specs.append(TensorSpec("word_dense", np.dtype(np.float32), dense.shape))
+        chunks.append(("word_dense", np.ascontiguousarray(dense, np.float32)))
+    for st, (c, q) in enumerate(stages_w, 1):
+        rb = q.books.astype(np.float16)
+        specs += [TensorSpec(f"pq_word_res{st}_codes", np.dtype(np.uint8), c.shape),
+                  TensorSpec(f"pq_word_res{st}_codebooks", np.dtype(np.float16), rb.shape)]
+        chunks += [(f"pq_word_res{st}_codes", c), (f"pq_word_res{st}_codebooks", rb)]
+    for st, (at, c, q) in enumerate(stages_g, 1):
+        rb = q.books.astype(np.float16)
+        specs += [TensorSpec(f"pq_ngram_res{st}_codes", np.dtype(np.uint8), c.shape),
+                  TensorSpec(f"pq_ngram_res{st}_codebooks", np.dtype(np.float16), rb.shape),
+                  TensorSpec(f"ngram_res{st}_rows", np.dtype(np.int32), at.shape)]
+        chunks += [(f"pq_ngram_res{st}_codes", c), (f"pq_ngram_res{st}_codebooks", rb),
+                   (f"ngram_res{st}_rows", at)]
     if rot is not None:
         specs.append(TensorSpec("pq_rotation", np.dtype(np.float32), rot.shape))
         chunks.append(("pq_rotation", rot))

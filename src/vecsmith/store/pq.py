@@ -15,10 +15,18 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 | `pq_ngram_codebooks` | F16 (M, ksub, dsub) | their centroids |
 | `ngram_keys` | I32 (rows,) | sorted bucket ids (hash % bucket) of the kept rows |
 | `pq_rotation` | F32 (dim, dim) | optional: orthogonal A, rows were coded as x·Aᵀ (OPQ) |
+| `pq_word_res{s}_codes` | U8 (R_s, M) | optional stage s = 1, 2, …: codes of what stages < s left |
+| | | of the unit rows of words 0..R_s−1 (the most frequent), R_s non-increasing |
+| `pq_word_res{s}_codebooks` | F16 (M, ksub, dsub) | their centroids (not rotated) |
+| `pq_ngram_res{s}_codes` | U8 (R, M) | optional: the same for the n-gram rows at `ngram_res{s}_rows` |
+| `pq_ngram_res{s}_codebooks` | F16 (M, ksub, dsub) | their centroids |
+| `ngram_res{s}_rows` | I32 (R,) | sorted positions in `ngram_keys` that stage s refines |
+| `word_dense` | F32 (D, dim) | optional: the exact vectors of words 0..D−1 (large budgets) |
 
 Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
 mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
-A word none of whose n-grams is kept gets zeros. Metadata `compression` (JSON) says what was
+A word none of whose n-grams is kept gets zeros. Residual stages (more bytes for the rows
+most lookups hit) add their decoded centroids to the rows they cover. Metadata `compression` (JSON) says what was
 kept and the quality measured when the store was written.
 """
 
@@ -35,6 +43,7 @@ from vecsmith.store.vectors import Vectors
 
 PQ_TENSORS = ("pq_word_codes", "pq_word_codebooks", "pq_word_scales")
 BLOCK = 1 << 15
+MAX_STAGES = 8
 
 
 def is_compressed(store: StoreFile) -> bool:
@@ -72,6 +81,17 @@ class CompressedVectors(Vectors):
         self._keys = t.get("ngram_keys")
         self._rows = None
         self._rotation = t.get("pq_rotation")
+        self._dense = t.get("word_dense")
+        self._word_res = []  # (codes, codebooks) of words 0..len(codes)-1, per stage
+        self._ngram_res = []  # (codes, codebooks, positions), per stage
+        for st in range(1, MAX_STAGES + 1):
+            if f"pq_word_res{st}_codes" in t:
+                self._word_res.append((t[f"pq_word_res{st}_codes"],
+                                       t.get(f"pq_word_res{st}_codebooks")))
+            if f"pq_ngram_res{st}_codes" in t:
+                self._ngram_res.append((t[f"pq_ngram_res{st}_codes"],
+                                        t.get(f"pq_ngram_res{st}_codebooks"),
+                                        t.get(f"ngram_res{st}_rows")))
         self.minn, self.maxn = int(meta.get("minn", 0)), int(meta.get("maxn", 0))
         self.bucket = int(meta.get("bucket", 0))
         self._eos_ngrams = meta.get("eos_ngrams", "0") == "1"
@@ -114,6 +134,20 @@ class CompressedVectors(Vectors):
                 raise self._bad("'pq_ngram_codes'/'pq_ngram_codebooks'/'ngram_keys' disagree")
             if self._keys.shape != (len(self._ngram_codes),) or self._keys.dtype != np.int32:
                 raise self._bad("'ngram_keys' must be int32, one per row of 'pq_ngram_codes'")
+        d = self._dense
+        if d is not None and (d.dtype != np.float32 or d.ndim != 2 or d.shape[1] != self.dim
+                              or len(d) > self.nwords):
+            raise self._bad(f"'word_dense' {d.dtype} {d.shape} does not fit the word rows")
+        last = self.nwords
+        for codes, books in self._word_res:
+            if books is None or not books_ok(codes, books) or len(codes) > last:
+                raise self._bad("a 'pq_word_res*' stage does not fit the word rows before it")
+            last = len(codes)
+        for codes, books, rows in self._ngram_res:
+            if (books is None or rows is None or self._keys is None
+                    or not books_ok(codes, books) or rows.dtype != np.int32
+                    or rows.shape != (len(codes),)):
+                raise self._bad("a 'pq_ngram_res*' stage does not fit the n-gram rows")
         r = self._rotation
         if r is not None and (r.shape != (self.dim, self.dim) or r.dtype != np.float32):
             raise self._bad(f"'pq_rotation' must be float32 ({self.dim}, {self.dim})")
@@ -129,10 +163,17 @@ class CompressedVectors(Vectors):
             raise self._bad("'vocab_offsets' do not index NUL-terminated words in 'vocab_blob'")
         if self.nwords and (tb.max() >= self.nwords or tb.min() < -1 or not np.any(tb == -1)):
             raise self._bad("'word_table' is not a valid word index")
+        stages = [(c, b, "pq_word_res") for c, b in self._word_res]
+        stages += [(c, b, "pq_ngram_res") for c, b, _ in self._ngram_res]
         for codes, books, name in ((self._codes, self._books, "pq_word_codes"),
-                                   (self._ngram_codes, self._ngram_books, "pq_ngram_codes")):
+                                   (self._ngram_codes, self._ngram_books, "pq_ngram_codes"),
+                                   *stages):
             if codes is not None and codes.size and int(codes.max()) >= books.shape[1]:
                 raise self._bad(f"'{name}' holds codes beyond its codebook")
+        n_keys = 0 if self._keys is None else len(self._keys)
+        for _, _, rows in self._ngram_res:
+            if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= n_keys):
+                raise self._bad("'ngram_res*_rows' are not sorted positions in 'ngram_keys'")
         if self._keys is not None and len(self._keys) and (
                 np.any(np.diff(self._keys) <= 0) or self._keys[0] < 0
                 or self._keys[-1] >= self.bucket):
@@ -189,13 +230,37 @@ class CompressedVectors(Vectors):
         ids = np.asarray(ids, dtype=np.int64)
         self._check_index()
         unit = self._unrotate(decode(self._codes[ids], self._word_books))
-        return unit * self._scales[ids].astype(np.float32)[:, None]
+        for codes, books in self._word_res:
+            sel = np.flatnonzero(ids < len(codes))
+            if not len(sel):
+                break
+            unit[sel] += decode(codes[ids[sel]], self._books32(books))
+        out = unit * self._scales[ids].astype(np.float32)[:, None]
+        if self._dense is not None and len(self._dense):
+            sel = np.flatnonzero(ids < len(self._dense))
+            out[sel] = self._dense[ids[sel]]
+        return out
 
     def ngram_rows(self, rows: np.ndarray) -> np.ndarray:
         """Decoded float32 n-gram rows (positions in `ngram_keys`)."""
         self._check_index()
-        return self._unrotate(decode(self._ngram_codes[np.asarray(rows, np.int64)],
-                                     self._ngram_books32))
+        rows = np.asarray(rows, np.int64)
+        out = self._unrotate(decode(self._ngram_codes[rows], self._ngram_books32))
+        for codes, books, at in self._ngram_res:
+            if not len(at):
+                continue
+            pos = np.minimum(np.searchsorted(at, rows), len(at) - 1)
+            sel = np.flatnonzero(at[pos] == rows)
+            if len(sel):
+                out[sel] += decode(codes[pos[sel]], self._books32(books))
+        return out
+
+    def _books32(self, books: np.ndarray) -> np.ndarray:
+        cache = self.__dict__.setdefault("_books32_cache", {})
+        key = id(books)
+        if key not in cache:
+            cache[key] = books.astype(np.float32)
+        return cache[key]
 
     def bucket_rows(self, buckets: np.ndarray) -> np.ndarray:
         buckets = np.asarray(buckets, dtype=np.int64)
@@ -282,8 +347,8 @@ class CompressedVectors(Vectors):
         return out
 
     def _search(self, q: np.ndarray, k: int, banned, device: str) -> list[tuple[str, float]]:
-        """Neighbours by asymmetric distance on the codes (every device: the codes are small),
-        best candidates re-scored from their decoded rows."""
+        """Neighbours by asymmetric distance on the first-stage codes (every device: the codes
+        are small), best candidates re-scored from their decoded rows (all stages)."""
         if not np.all(np.isfinite(q)):
             raise ValueError("the query vector holds inf or NaN: it has no neighbours")
         qnorm = float(np.sqrt(np.dot(q, q)))
