@@ -70,7 +70,17 @@ def serve(
     os.environ[ENV_CONFIG] = config.to_json()
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run("vecsmith.serve.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=False, log_level="warning" if quiet else "info",
-                timeout_graceful_shutdown=graceful_timeout, server_header=False)
+    # Every worker, even a single one, runs under uvicorn's supervisor process, which starts
+    # a new worker when one dies (a SIGBUS from a file truncated under its map, the OOM
+    # killer): the server keeps answering instead of exiting with its only worker.
+    uconfig = uvicorn.Config("vecsmith.serve.app:app_from_env", factory=True, host=host,
+                             port=port, workers=workers, access_log=False,
+                             log_level="warning" if quiet else "info",
+                             timeout_graceful_shutdown=graceful_timeout, server_header=False)
+    supervisor = Multiprocess(uconfig, sockets=[uconfig.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise typer.Exit(STARTUP_FAILURE)  # a worker could not start: uvicorn.run's status
