@@ -55,6 +55,7 @@ def baseline_server(port: int, model_bin: str, lid: str) -> None:
     import fasttext
 
     kv = load_facebook_vectors(model_bin)
+    kv.fill_norms()  # at start, not in the first /similar (the baseline at its best)
     lid_model = fasttext.load_model(lid)
     app = Flask("baseline")
 
