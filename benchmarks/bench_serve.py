@@ -168,6 +168,20 @@ def server_processes(proc: subprocess.Popen, workers: int) -> list:
             return found
 
 
+def box_ticks() -> np.ndarray:
+    """The whole machine's CPU ticks (user, nice, system, idle, iowait, irq, softirq, steal)
+    from /proc/stat: how busy the box was, and how much the hypervisor took (steal)."""
+    with open("/proc/stat") as f:
+        return np.array(f.readline().split()[1:9], dtype=np.int64)
+
+
+def box_share(t0: np.ndarray, t1: np.ndarray) -> dict:
+    d = t1 - t0
+    total = max(int(d.sum()), 1)
+    return {"busy": float(1 - (d[3] + d[4]) / total), "steal": float(d[7] / total),
+            "nice": float(d[1] / total)}
+
+
 def cpu_seconds(procs: list) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
@@ -190,6 +204,15 @@ end
 """
 
 
+def post(url: str, body: dict) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        r.read()
+
+
 def load_wrk(url: str, path: str, bodies: list[dict], seconds: float, connections: int,
              procs: list, workdir: Path) -> dict:
     """One wrk run (after a 1 s warm-up run): requests/s, p50/p99, server CPU per request."""
@@ -209,7 +232,9 @@ def load_wrk(url: str, path: str, bodies: list[dict], seconds: float, connection
             line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
             return json.loads(line[len("WRK_JSON "):])
 
-        run(1)  # warm-up: compiled kernels, norms, pages
+        for body in bodies[:3]:  # warm-up, each answered before the timed run starts:
+            post(url, body)      # compiled kernels, norms, pages
+        run(1)
         cpu0 = cpu_seconds(procs)
         r = run(seconds)
         cpu = cpu_seconds(procs) - cpu0
@@ -301,6 +326,7 @@ def main() -> int:
     ap.add_argument("--only", action="append", choices=sorted(SERVERS),
                     help="run only this server (repeatable); others' figures are kept")
     ap.add_argument("--client", choices=["wrk", "httpx"], default=None)
+    ap.add_argument("--cases", default="", help="run only the cases whose name contains this")
     ap.add_argument("--baseline-server", nargs=3, metavar=("PORT", "BIN", "LID"))
     args = ap.parse_args()
     if args.baseline_server:
@@ -333,14 +359,19 @@ def main() -> int:
         print(f"\n{label}: ready in {ready:.1f} s", flush=True)
         saved["ready_s"][label] = ready
         try:
-            results[label] = {}
+            results.setdefault(label, {})
+            ticks = box_ticks()
             for name, (path, bodies) in table.items():
+                if args.cases not in name:
+                    continue
+                # a search over 2M words takes ~0.2-5 s: longer runs, so each counts several
+                secs = seconds * (3 if path == "/similar" and not args.quick else 1)
                 for c in conns:
                     url = f"http://127.0.0.1:{port}{path}"
                     if client == "wrk":
-                        r = load_wrk(url, path, bodies, seconds, c, procs, CACHE)
+                        r = load_wrk(url, path, bodies, secs, c, procs, CACHE)
                     else:
-                        r = asyncio.run(load_httpx(url, bodies, seconds, c,
+                        r = asyncio.run(load_httpx(url, bodies, secs, c,
                                                    args.max_requests, procs))
                     r["connections"] = c
                     results[label][f"{name} @{c}"] = r
@@ -348,6 +379,10 @@ def main() -> int:
                           f" ms  p99 {r['p99_ms']:8.2f} ms  server CPU "
                           f"{r['server_cpu_ms']:7.3f} ms/req  ({r['requests']} requests, "
                           f"{r['errors']} errors)", flush=True)
+            box = saved.setdefault("box", {})[label] = box_share(ticks, box_ticks())
+            print(f"  box during the cases: {box['busy']:.0%} busy, {box['steal']:.1%} steal, "
+                  f"{box['nice']:.0%} niced jobs (others'); load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
             mem[label] = memory(procs)
             for pid, rss, pss in mem[label]:
                 print(f"  memory pid {pid}: RSS {rss:8.1f} MB  PSS {pss:8.1f} MB", flush=True)
@@ -360,7 +395,7 @@ def main() -> int:
         print("\nvs gensim+Flask (throughput ratio; server CPU per request ratio):")
         for label in ("vecsmith 1 worker", "vecsmith 2 workers"):
             for n, mine in results.get(label, {}).items():
-                if n in base:
+                if n in base and base[n]["rps"] > 0 and mine["server_cpu_ms"] > 0:
                     print(f"  {label:20s} {n:36s} {mine['rps'] / base[n]['rps']:7.1f}x req/s  "
                           f"{base[n]['server_cpu_ms'] / mine['server_cpu_ms']:6.1f}x less CPU")
     print(f"(raw figures in {out})")
