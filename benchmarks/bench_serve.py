@@ -296,6 +296,19 @@ def cases(words: list[str], oov: list[str], model: str, rng) -> dict[str, tuple[
     }
 
 
+def search_in_process(v, words: list[str], k: int = 10, n: int = 5) -> dict:
+    """One exact search without a server: wall and CPU time (the scan's threads included),
+    median of n words after one untimed search."""
+    v.most_similar(words[0], k=k, device="cpu")
+    wall, cpu = [], []
+    for w in words[1 : n + 1]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        v.most_similar(w, k=k, device="cpu")
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"wall_ms": float(np.median(wall)) * 1e3, "cpu_ms": float(np.median(cpu)) * 1e3}
+
+
 SERVERS = {"vecsmith 1 worker": 1, "vecsmith 2 workers": 2, "gensim+Flask": 0}
 
 
@@ -349,6 +362,12 @@ def main() -> int:
           f" MB float16; client {client}, connections {conns}, {seconds:.0f} s per case; "
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}", flush=True)
 
+    if any(SERVERS[label] for label in args.only or SERVERS) and \
+            any(args.cases in n for n in table if n.startswith("/similar")):
+        for k in (10, 100):
+            r = search_in_process(v.warm(), words, k)
+            print(f"one /similar search in-process, k={k}: {r['wall_ms']:.1f} ms wall, "
+                  f"{r['cpu_ms']:.1f} ms CPU (median of 5)", flush=True)
     out = CACHE / f"bench_serve{'_quick' if args.quick else ''}.json"
     saved = json.loads(out.read_text()) if out.exists() else {}
     if saved.get("model") != [nwords, dim] or "results" not in saved:
