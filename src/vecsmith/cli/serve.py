@@ -40,8 +40,9 @@ def serve(
     """
     from vecsmith.cli._common import fail
 
-    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None:
-        raise fail("serving needs fastapi and uvicorn: pip install 'vecsmith[serve]'")
+    if any(importlib.util.find_spec(m) is None for m in ("uvicorn", "fastapi", "fastapi_offline")):
+        raise fail("serving needs fastapi, fastapi-offline and uvicorn: "
+                   "pip install 'vecsmith[serve]'")
     from vecsmith.serve.app import ENV_CONFIG, ServeConfig
     from vecsmith.serve.limits import Limits
     from vecsmith.serve.models import model_name, open_model
