@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # torch is pinned to the local CPU wheel; any unpinned torch would pull a multi-GB CUDA build.
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test test-gpu mutants lint bench bench-full clean browser
+.PHONY: demo test test-gpu mutants lint bench bench-full clean browser wrk
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,11 +47,18 @@ test-gpu: $(VENV)/.dev-installed
 mutants: $(VENV)/.dev-installed
 	$(PY) benchmarks/mutants.py
 
-bench: $(VENV)/.bench-installed
+# bench_serve's load client is Debian's wrk: installed here when root and missing (the script
+# falls back to an httpx client, and says so, without it)
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; } \
+	  || echo "wrk not installed: bench_serve falls back to its httpx client"
+
+bench: $(VENV)/.bench-installed wrk
 	@test -f /usr/share/dictd/gcide.dict.dz || echo "benchmarks/bench_compress.py trains on Debian's text: apt-get install dict-gcide dict-wn"
 	$(PY) benchmarks/run_all.py
 
-bench-full: $(VENV)/.bench-installed
+bench-full: $(VENV)/.bench-installed wrk
 	$(PY) benchmarks/run_all.py --full
 
 clean:

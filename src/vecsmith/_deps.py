@@ -16,6 +16,7 @@ _EXTRA_FOR = {
     "matplotlib": "plot",
     "faiss": "bench",
     "fastapi": "serve",
+    "fastapi_offline": "serve",
     "uvicorn": "serve",
     "orjson": "serve",
     "dask": "dask",

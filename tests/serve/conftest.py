@@ -138,3 +138,23 @@ def page_server(models_dir, tmp_path_factory):
                tmp_path_factory.mktemp("browser") / "server.log")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def pq_path(tmp_path_factory) -> Path:
+    """A compressed store (`vecsmith compress`: product-quantized rows, kept n-grams) of
+    gensim's lee_fasttext.bin."""
+    from vecsmith.store.compress import compress
+
+    out = tmp_path_factory.mktemp("pq") / "leepq.store"
+    return compress(gensim_test_file("lee_fasttext.bin"), out, size="40kB", word_share=0.5,
+                    max_ngrams=600)
+
+
+@pytest.fixture(scope="module")
+def pq_server(pq_path, models_dir, tmp_path_factory):
+    """A quiet server with the compressed store (`leepq`) and the float32 store."""
+    s = Server([str(pq_path), str(models_dir / "lee32.store"), "--quiet"],
+               tmp_path_factory.mktemp("pq_log") / "server.log")
+    yield s
+    s.stop()

@@ -56,3 +56,14 @@ def test_page_screenshot(page_server, tmp_path):
     _chromium(f"--screenshot={png}", "--window-size=900,700", url)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_docs_page_renders_offline(page_server):
+    """/docs draws Swagger UI from assets the server itself serves (no CDN: nothing outside
+    loopback is reachable here, so a CDN page would stay blank)."""
+    status, _, html_text = page_server.get("/docs")
+    assert status == 200 and b"cdn." not in html_text and b"/static-docs/" in html_text
+    dom = _chromium("--dump-dom", f"{page_server.url}/docs").stdout.decode()
+    paths = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom))
+    assert {"/health", "/models", "/v1/embeddings", "/vectors", "/similar", "/analogy",
+            "/predict"} <= paths, paths

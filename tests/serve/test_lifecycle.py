@@ -66,15 +66,8 @@ def test_model_file_changed_or_removed_is_a_clear_5xx(models_dir, tmp_path, star
 
 
 def test_two_workers_share_the_files(models_dir, start_server):
-    psutil = pytest.importorskip("psutil")
     s = start_server([str(models_dir / "lee32.store"), "--workers", "2"])
-    deadline = time.monotonic() + 60
-    while True:  # uvicorn starts the workers one after the other
-        workers = [p for p in psutil.Process(s.proc.pid).children()
-                   if "spawn_main" in " ".join(p.cmdline())]
-        if len(workers) == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    workers = _workers(s, 2)  # uvicorn starts the workers one after the other
     assert len(workers) == 2
     pids = {w.pid for w in workers}
     for _ in range(10):
@@ -126,3 +119,40 @@ def test_cors_is_off_unless_an_origin_is_named(server, models_dir, start_server)
     assert status == 200 and headers["access-control-allow-origin"] == "https://example.org"
     status, headers, _ = _preflight(s, "https://evil.example")
     assert "access-control-allow-origin" not in headers
+
+
+def _workers(server, n: int, timeout: float = 60) -> list:
+    """The worker processes under the server's supervisor, once n of them are up."""
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [p for p in psutil.Process(server.proc.pid).children()
+                 if "spawn_main" in " ".join(p.cmdline())]
+        if len(found) >= n or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGBUS, signal.SIGKILL])
+def test_a_single_worker_that_dies_is_restarted(models_dir, start_server, sig):
+    import os
+
+    s = start_server([str(models_dir / "lee32.store"), "--workers", "1"])
+    (worker,) = _workers(s, 1)
+    assert s.get("/health")[2]["pid"] == worker.pid
+    os.kill(worker.pid, sig)  # as a SIGBUS from a truncated map would
+    worker.wait(30)
+    deadline = time.monotonic() + 90
+    while True:  # the supervisor notices within a second, then the new worker starts
+        try:
+            status, _, body = s.get("/health")
+        except OSError:
+            status, body = None, None
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200 and body["pid"] != worker.pid
+    status, _, body = s.post("/vectors", {"model": "lee32", "words": ["the"]})
+    assert status == 200 and body["oov"] == [False]
+    assert s.proc.poll() is None
+    assert "died" in s.log.read_text()

@@ -37,3 +37,22 @@ def test_slack_recovers_neighbours_the_int8_pass_misranks_without_ties(tmp_path)
     got = v.most_similar(base, 10, device="cpu")
     assert [w for w, _ in got] == [words[i] for i in ids]
     np.testing.assert_allclose([s for _, s in got], scores, atol=1e-7)
+
+
+def test_int8_kernel_scores_every_row_of_any_range():
+    # four rows at a time plus a tail: every row in lo..hi scored, none outside, each within
+    # the rounding the slack allows (checked against float64)
+    from vecsmith.store._kernels import int8_scores_into
+    from vecsmith.store.search import rounding_slack
+
+    rng = np.random.default_rng(3)
+    for n, dim, lo, hi in [(1003, 300, 1, 1002), (9, 7, 0, 9), (6, 5, 2, 5), (4, 3, 0, 4)]:
+        codes = rng.integers(-127, 128, (n, dim), dtype=np.int8)
+        scales = (1 / np.linalg.norm(codes, axis=1)).astype(np.float32)  # unit rows s·c
+        q = rng.standard_normal(dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        out = np.full(n, np.nan, dtype=np.float32)
+        int8_scores_into(out, codes, scales, q, lo, hi)
+        want = scales.astype(np.float64) * (codes.astype(np.float64) @ q.astype(np.float64))
+        assert np.isnan(out[:lo]).all() and np.isnan(out[hi:]).all()
+        assert np.all(np.abs(out[lo:hi] - want[lo:hi]) <= rounding_slack(dim))

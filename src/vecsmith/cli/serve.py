@@ -40,8 +40,9 @@ def serve(
     """
     from vecsmith.cli._common import fail
 
-    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None:
-        raise fail("serving needs fastapi and uvicorn: pip install 'vecsmith[serve]'")
+    if any(importlib.util.find_spec(m) is None for m in ("uvicorn", "fastapi", "fastapi_offline")):
+        raise fail("serving needs fastapi, fastapi-offline and uvicorn: "
+                   "pip install 'vecsmith[serve]'")
     from vecsmith.serve.app import ENV_CONFIG, ServeConfig
     from vecsmith.serve.limits import Limits
     from vecsmith.serve.models import model_name, open_model
@@ -70,7 +71,17 @@ def serve(
     os.environ[ENV_CONFIG] = config.to_json()
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run("vecsmith.serve.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=False, log_level="warning" if quiet else "info",
-                timeout_graceful_shutdown=graceful_timeout, server_header=False)
+    # Every worker, even a single one, runs under uvicorn's supervisor process, which starts
+    # a new worker when one dies (a SIGBUS from a file truncated under its map, the OOM
+    # killer): the server keeps answering instead of exiting with its only worker.
+    uconfig = uvicorn.Config("vecsmith.serve.app:app_from_env", factory=True, host=host,
+                             port=port, workers=workers, access_log=False,
+                             log_level="warning" if quiet else "info",
+                             timeout_graceful_shutdown=graceful_timeout, server_header=False)
+    supervisor = Multiprocess(uconfig, sockets=[uconfig.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise typer.Exit(STARTUP_FAILURE)  # a worker could not start: uvicorn.run's status

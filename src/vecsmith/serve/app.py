@@ -27,6 +27,7 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, Response
+    from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel, Field
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
@@ -204,9 +205,11 @@ def create_app(config: ServeConfig) -> FastAPI:
     limits = config.limits
     check = Checks(limits)
 
-    app = FastAPI(title="vecsmith serve",
-                  description="Word vectors, neighbours and language ID over HTTP.",
-                  version="1")
+    # FastAPI's own /docs loads Swagger UI from a CDN (a blank page offline or behind a
+    # firewall): fastapi-offline serves the same assets from its package, under /static-docs
+    app = FastAPIOffline(title="vecsmith serve", static_url="/static-docs",
+                         description="Word vectors, neighbours and language ID over HTTP.",
+                         version="1")
 
     def get_model(name: str) -> ServedModel:
         try:

@@ -107,6 +107,11 @@ class ServedModel:
         return self.facts.get("model") == "supervised"
 
     @property
+    def compressed(self) -> bool:
+        """A `vecsmith compress` store (`vecsmith.store.pq`): rows decoded from PQ codes."""
+        return self.kind == "store" and self.facts.get("dtype") == "pq"
+
+    @property
     def embeds_unknown_words(self) -> bool:
         return self.facts["subwords"] is not None
 
@@ -116,6 +121,9 @@ class ServedModel:
                "embeds_unknown_words": self.embeds_unknown_words}
         if self.kind == "store":
             out["dtype"] = self.facts["dtype"]
+            if self.compressed:  # product-quantized rows: say so, and how /similar searches
+                out["kind"] = "compressed_store"
+                out["search"] = self.facts.get("search", "")
         else:
             out["quantized"] = bool(self.facts["quantized"])
             out["labels"] = int(self.facts["labels"]) if self.predicts else 0
