@@ -17,8 +17,6 @@ import numpy as np
 
 from vecsmith.neighbours import has_ties, rank
 
-_BLOCK = 1 << 16
-
 SEARCH_TENSORS = ("search_codes", "search_scales", "search_slack")
 
 
@@ -76,11 +74,39 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
         cand = np.concatenate([cand, more])
         scores = np.concatenate([scores, exact(more)])
     if has_ties(scores, k):
-        # Equal scores: fastText's order depends on every row its heap saw, so score them all
-        # (rare: it takes exact duplicates of a cosine near the top).
-        full = np.concatenate([exact(np.arange(s, min(n, s + _BLOCK)))
-                               for s in range(0, n, _BLOCK)]) if n else np.zeros(0, np.float32)
-        full[~np.isfinite(approx)] = -np.inf  # banned rows (and rows never neighbours)
-        return rank(full, k)
+        # Equal scores: fastText's order depends on every row its heap ever held, so score
+        # every row that could have entered it (`heap_rows`), not all n (seconds on 2M rows).
+        cand = heap_rows(approx, slack, k)
+        scores = exact(cand)
     order = np.argsort(cand, kind="stable")  # rank wants candidates in id order
     return rank(scores[order], k, ids=cand[order])
+
+
+def heap_rows(approx: np.ndarray, slack: np.ndarray, k: int) -> np.ndarray:
+    """Ids (ascending) of every row fastText's `getNN` heap could push, given first-pass
+    scores within `slack` of the exact ones; rows with -inf `approx` are never pushed.
+
+    The heap, fed rows in id order, pushes row i when fewer than k rows came before it or
+    its score is ≥ the k-th best score of rows 0..i-1 (`vecsmith.neighbours.heap_order`).
+    That k-th best only grows with i and is ≥ the k-th best lower bound (approx − slack), so
+    over blocks [b, 2b) the k-th best lower bound of rows < b is a threshold no pushed row
+    falls below. Replaying the heap over this superset gives the order of the full replay
+    (rows it adds are below the heap's minimum there too), and it holds about k·log(n/k)
+    rows in a few blocks, not n.
+    """
+    n = len(approx)
+    with np.errstate(invalid="ignore"):
+        lo = approx.astype(np.float64) - slack
+        hi = approx.astype(np.float64) + slack
+    finite = np.isfinite(approx)
+    lo[~finite] = -np.inf
+    top = np.full(k, -np.inf)  # the k best lower bounds so far (-inf: fewer than k rows)
+    out = []
+    start, stop = 0, min(n, 2 * k)
+    while start < n:
+        threshold = top.min()
+        out.append(start + np.flatnonzero(finite[start:stop] & (hi[start:stop] >= threshold)))
+        both = np.concatenate([top, lo[start:stop]])
+        top = np.partition(both, len(both) - k)[len(both) - k :]
+        start, stop = stop, min(n, 2 * stop)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
