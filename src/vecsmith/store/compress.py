@@ -460,17 +460,18 @@ def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
     return n_w, g_at
 
 
-def _dense_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, dim: int, m: int,
-                max_stages: int) -> tuple[int, np.ndarray]:
+def _dense_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, dim: int, m: int
+                ) -> tuple[int, np.ndarray]:
     """Which rows go to the dense tier (int16 + a float32 scale), greedily by weight per byte
     (weights as in `_residual_plan`). A word costs 2·dim + 4 bytes (it keeps its code: search
-    scores codes); an n-gram row 2·dim + 8 less the code and residual stages it no longer needs.
+    scores codes); an n-gram row 2·dim + 8 less its code (the caller's reserve for residual
+    stages shrinks by the stages dense rows no longer need).
     Returns the count of the first words and the sorted n-gram positions."""
     ww = np.asarray(word_w, np.float64)
     ww = np.minimum.accumulate(ww / ww.sum()) if len(ww) and ww.sum() > 0 else np.zeros(len(ww))
     gw = np.asarray(ngram_w, np.float64)
     gw = gw / gw.sum() if len(gw) and gw.sum() > 0 else np.zeros(len(gw))
-    cw, cg = 2 * dim + 4, max(2 * dim + 8 - m - max_stages * (m + 4), 1)
+    cw, cg = 2 * dim + 4, 2 * dim + 8 - m
     gorder = np.argsort(-gw, kind="stable")
     benefit = np.concatenate([ww / cw, gw[gorder] / cg])
     cost = np.concatenate([np.full(len(ww), cw), np.full(len(gw), cg)])
@@ -634,7 +635,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
             reserve = full_res  # then less: dense words end the word stages (they cover a prefix)
             for _ in range(4):
                 w_, at_ = _dense_plan(tok[kept_words] if dense is None else np.zeros(nw),
-                                      key_score, room - reserve, dim, m, max_stages)
+                                      key_score, room - reserve, dim, m)
                 q16_words, q16_at = w_, at_
                 reserve = max_stages * ((len(keys) - len(at_)) * (m + 4) + wq.books.size * 2
                                         + (0 if w_ else nw * m + wq.books.size * 2))
