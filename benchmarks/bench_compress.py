@@ -376,7 +376,8 @@ def glove_cf(full, gdir: Path, nwords: int, lists: dict, ref: dict) -> list[dict
         wv = load_facebook_vectors(str(binf))
         for nv, ng, pq in ((20_000, 100_000, True), (nwords, 2_000_000, True)):
             t = time.perf_counter()
-            small = prune_ft_freq(wv, new_vocab_size=nv, new_ngrams_size=ng, pq=pq)
+            small = prune_ft_freq(wv, new_vocab_size=nv, new_ngrams_size=ng, pq=pq,
+                                  qdim=wv.vector_size // 2)  # its default 100 does not divide 50
             sec = time.perf_counter() - t
             prefix = gdir / f"cf_{nv}_{ng}_{int(pq)}.model"
             small.save(str(prefix))
