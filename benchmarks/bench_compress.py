@@ -213,10 +213,12 @@ def quality(get, lists: dict, ref: dict) -> dict:
     return out
 
 
-def reference(ft, lists: dict) -> dict:
-    """The original model's vectors for the measures; drops OOV words whose vector is zero
-    (every n-gram in an untrained bucket: fastText leaves those rows at zero)."""
-    get = lambda ws: np.stack([ft.get_word_vector(w) for w in ws])  # noqa: E731
+def reference(ft, lists: dict, get=None) -> dict:
+    """The original model's vectors for the measures (`get`: words -> rows, else the fastText
+    model `ft`); drops OOV words whose vector is zero (every n-gram in an untrained bucket:
+    fastText leaves those rows at zero)."""
+    if get is None:
+        get = lambda ws: np.stack([ft.get_word_vector(w) for w in ws])  # noqa: E731
     e = unit(get(lists["cand"]))
     qi = np.asarray(lists["queries"], dtype=np.int64)
     sims = e[qi] @ e.T
@@ -321,6 +323,77 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+GLOVE_SIZES = (5_000_000, 12_000_000, 25_000_000, 60_000_000)
+
+
+def glove(cache: Path, sizes: list[int], with_cf: bool) -> None:
+    """GloVe 6B 50d given n-grams by `vecsmith transfer` (the store is the reference), each
+    `vecsmith compress` size measured as for the fastText model; compress-fasttext through the
+    store exported to a fastText `.bin` (`vecsmith export --format bin`, then gensim)."""
+    from vecsmith import store
+
+    gdir = cache.parent / "compress-glove"
+    gdir.mkdir(parents=True, exist_ok=True)
+    src = gdir / "glove50.store"
+    if not src.exists():  # about 3-6 minutes on 2 cores, all 400k words
+        subprocess.run([sys.executable, "-m", "vecsmith", "transfer", "glove-6b-50d", "-o",
+                        str(src), "--quiet"], check=True)
+    full = store.open(src)
+    words = list(full.words)
+    _, held = corpus_parts(cache)
+    lists = word_lists(words, held, 30_000)
+    ref = reference(None, lists, full.get_many)
+    base = quality(full.get_many, lists, ref)
+    info = {"source": src.name, "words": len(words), "bytes": src.stat().st_size,
+            "held_known": len(lists["known"]), "held_tokens": int(sum(lists["weights"])),
+            "held_oov": len(lists["oov"]), "questions": len(lists["questions"]), **base}
+    print(json.dumps(info), flush=True)
+    rows = []
+    for size in sizes:
+        row, out = vs_compress(src, gdir, size, "vecsmith", {})
+        row.update(quality(store.open(out).get_many, lists, ref))
+        rows.append(row)
+        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
+                          for k, v in row.items()}), flush=True)
+    if with_cf:
+        rows += glove_cf(full, gdir, len(words), lists, ref)
+    (gdir / "results.json").write_text(json.dumps({"base": info, "rows": rows}, indent=1))
+
+
+def glove_cf(full, gdir: Path, nwords: int, lists: dict, ref: dict) -> list[dict]:
+    """compress-fasttext on the transferred GloVe model, exported to a fastText .bin."""
+    from vecsmith.fasttext.writer import save_fasttext_bin
+
+    binf = gdir / "glove50.bin"
+    if not binf.exists():
+        save_fasttext_bin(full, binf)
+    rows = []
+    try:
+        from compress_fasttext import prune_ft_freq
+        from compress_fasttext.models import CompressedFastTextKeyedVectors
+        from gensim.models.fasttext import load_facebook_vectors
+
+        wv = load_facebook_vectors(str(binf))
+        for nv, ng, pq in ((20_000, 100_000, True), (nwords, 2_000_000, True)):
+            t = time.perf_counter()
+            small = prune_ft_freq(wv, new_vocab_size=nv, new_ngrams_size=ng, pq=pq,
+                                  qdim=wv.vector_size // 2)  # its default 100 does not divide 50
+            sec = time.perf_counter() - t
+            prefix = gdir / f"cf_{nv}_{ng}_{int(pq)}.model"
+            small.save(str(prefix))
+            del small
+            m = CompressedFastTextKeyedVectors.load(str(prefix))
+            row = {"tool": "compress-fasttext", "words": nv, "ngrams": ng, "pq": pq,
+                   "bytes": files_size(prefix), "seconds": round(sec, 1),
+                   **quality(lambda ws, m=m: np.stack([m[w] for w in ws]), lists, ref)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    except Exception as e:  # reported, not hidden: the table says what happened
+        rows.append({"tool": "compress-fasttext", "error": f"{type(e).__name__}: {e}"})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="200k buckets, 1 epoch, one size")
@@ -336,9 +409,20 @@ def main() -> None:
     ap.add_argument("--prepare", action="store_true",
                     help="only make the vecsmith stores at --vs-sizes (no lock: quality "
                          "runs; the seconds are those of a shared box)")
+    ap.add_argument("--glove", action="store_true",
+                    help="GloVe 6B 50d + `vecsmith transfer` n-grams instead (sizes: --vs-sizes "
+                         "or 5, 12, 25, 60 MB); quality only, no timings")
+    ap.add_argument("--reuse-cf", action="store_true",
+                    help="reuse compress-fasttext files already in the cache (no gensim load, "
+                         "no timings; quality only) and write results_reuse.json")
+    ap.add_argument("--no-cf", action="store_true", help="with --glove: skip compress-fasttext")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
+    if args.glove:
+        sizes = [int(x) for x in args.vs_sizes.split(",")] if args.vs_sizes else GLOVE_SIZES
+        glove(cache, list(sizes), not args.no_cf)
+        return
     lock = BoxLock(args.lock)
     if not (cache / ("cbow300q.bin" if args.quick else "cbow300.bin")).exists():
         with lock:
@@ -378,9 +462,15 @@ def main() -> None:
                 **base}
         print(json.dumps(info), flush=True)
         t = time.perf_counter()
-        wv = load_facebook_vectors(str(model_path))
+        wv = None if args.reuse_cf else load_facebook_vectors(str(model_path))
         print(f"gensim load {time.perf_counter() - t:.1f} s", file=sys.stderr)
         for nv, ng, pq in cf_settings(len(words), args.quick):
+            prefix = cache / f"cf_{nv}_{ng}_{int(pq)}.model"
+            if args.reuse_cf:
+                if prefix.exists():
+                    made.append(({"tool": "compress-fasttext", "words": nv, "ngrams": ng,
+                                  "pq": pq, "bytes": files_size(prefix)}, prefix, "cf"))
+                continue
             t = time.perf_counter()
             small = prune_ft_freq(wv, new_vocab_size=nv, new_ngrams_size=ng, pq=pq)
             sec = time.perf_counter() - t
@@ -406,7 +496,7 @@ def main() -> None:
                 print(json.dumps(row), file=sys.stderr, flush=True)
         words_file = cache / "oov_words.json"  # timed: open, RSS, OOV lookups (locked)
         words_file.write_text(json.dumps(lists["oov"][:2000]))
-        for row, path, kind in made:
+        for row, path, kind in made if not args.reuse_cf else ():
             row.update(timing(kind, path, words_file))
     for row, path, kind in made:  # quality: small files, no lock
         if kind == "cf":
@@ -419,7 +509,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
                           for k, v in row.items()}), flush=True)
-    (cache / "results.json").write_text(json.dumps({"base": info, "rows": rows}, indent=1))
+    (cache / ("results_reuse.json" if args.reuse_cf else "results.json")).write_text(json.dumps({"base": info, "rows": rows}, indent=1))
     if args.plot:
         plot(rows, Path(args.plot))
 

@@ -62,6 +62,9 @@ def compress(
     stages: int = typer.Option(3, "--stages", min=0, max=8,
                                help="Most residual PQ stages for the most used rows (0: "
                                     "one code a row)."),
+    dense_tier: bool = typer.Option(True, "--dense-tier/--no-dense-tier",
+                                    help="Large budgets: the most used rows as int16 with a "
+                                         "float32 scale a row (beats float16)."),
     refit: bool = typer.Option(True, "--refit/--no-refit",
                                help="Least-squares refit of the kept n-gram rows."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and k-means."),
@@ -102,7 +105,8 @@ def compress(
     target = out if fmt == "store" else out.with_name(f".{out.name}.{os.getpid()}.store")
     try:
         path = run(str(src), target, size=size, max_words=max_words, max_ngrams=max_ngrams,
-                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed, max_stages=stages)
+                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed, max_stages=stages,
+                   dense_tier=dense_tier)
         report = store.open(path).compression
         if fmt == "ftz":
             from vecsmith.fasttext.writer import save_fasttext_ftz

@@ -21,6 +21,8 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    left) for the most frequent words and the n-gram rows with the highest score, chosen
    greedily by weight per byte in `residual_share` of the room plus whatever is left; when
    every word fits twice over in what is left, the words are stored exactly (float32).
+6. **Dense tier**: when residual stages on every row would still leave room, the most used
+   rows are stored as int16 with one float32 scale a row (absmax / 32767), the rest as before.
 
 `size="25MB"` picks the word and n-gram counts so that the whole file fits; the store records
 what it kept and the quality measured against the source (`CompressedVectors.describe()`,
@@ -43,6 +45,7 @@ from vecsmith._batch import pack_words
 from vecsmith._deps import require
 from vecsmith.store.convert import _vocab_specs, _vocab_tensors, _write, file_sha256
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, TensorSpec
+from vecsmith.store.pq import dequantize16, quantize16
 from vecsmith.subwords import compiled
 
 __all__ = ["CompressError", "compress", "encode_rows", "parse_size", "train_codebooks"]
@@ -457,6 +460,28 @@ def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
     return n_w, g_at
 
 
+def _dense_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, dim: int, m: int
+                ) -> tuple[int, np.ndarray]:
+    """Which rows go to the dense tier (int16 + a float32 scale), greedily by weight per byte
+    (weights as in `_residual_plan`). A word costs 2·dim + 4 bytes (it keeps its code: search
+    scores codes); an n-gram row 2·dim + 8 less its code (the caller's reserve for residual
+    stages shrinks by the stages dense rows no longer need).
+    Returns the count of the first words and the sorted n-gram positions."""
+    ww = np.asarray(word_w, np.float64)
+    ww = np.minimum.accumulate(ww / ww.sum()) if len(ww) and ww.sum() > 0 else np.zeros(len(ww))
+    gw = np.asarray(ngram_w, np.float64)
+    gw = gw / gw.sum() if len(gw) and gw.sum() > 0 else np.zeros(len(gw))
+    cw, cg = 2 * dim + 4, 2 * dim + 8 - m
+    gorder = np.argsort(-gw, kind="stable")
+    benefit = np.concatenate([ww / cw, gw[gorder] / cg])
+    cost = np.concatenate([np.full(len(ww), cw), np.full(len(gw), cg)])
+    pick = np.argsort(-benefit, kind="stable")
+    fits = pick[: int(np.searchsorted(np.cumsum(cost[pick]), room, side="right"))]
+    fits = fits[benefit[fits] > 0]
+    n_w = int(np.sum(fits < len(ww)))
+    return n_w, np.sort(gorder[fits[fits >= len(ww)] - len(ww)])
+
+
 def _words_bytes(words: list[str], m: int, with_counts: bool) -> int:
     return _word_bytes(words, len(words), m, with_counts)
 
@@ -470,7 +495,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
              word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
-             checksum: bool = True, seed: int = 0) -> Path:
+             dense_tier: bool = True, checksum: bool = True, seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
 
     `size`: the whole file's bound (e.g. "25MB"; None: only `max_words`/`max_ngrams` bound it).
@@ -481,7 +506,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     not see; the refit keeps the iterate with the best mix of fitted and held-out cosine
     (`heldout_weight` on the held-out side). `residual_share` of the room (and whatever the
     words and n-grams leave) buys residual stages, up to `max_stages` more codes for the rows
-    that carry the most tokens (words) or the most n-gram score (`_residual_plan`). `checksum`
+    that carry the most tokens (words) or the most n-gram score (`_residual_plan`); when that
+    saturates, `dense_tier` stores the rows that matter most as int16 with a float32 scale a
+    row (`_dense_plan`), which beats float16 at 4 bytes more a row. `checksum`
     records the source file's SHA-256.
     Returns the path; the file is written atomically.
     """
@@ -588,6 +615,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
 
     # residual stages for the rows that matter most, in what the budget leaves
     dense = None
+    q16_words, q16_at = 0, np.zeros(0, np.int64)
     stages_w: list[tuple[np.ndarray, _Quantizer]] = []
     stages_g: list[tuple[np.ndarray, np.ndarray, _Quantizer]] = []
     if budget is not None and max_stages:
@@ -601,8 +629,24 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         if nw == n_all and room >= 2 * dense_bytes:  # every word fits exactly: store it so
             dense = wv
             room -= dense_bytes
-        n_res_w, res_g = _residual_plan(np.zeros(nw) if dense is not None else tok[kept_words],
-                                        key_score, room, m, wq.books.size * 2, max_stages)
+        # the dense tier, once residual stages on every row would still leave room
+        full_res = max_stages * (nw * m + len(keys) * (m + 4) + 2 * wq.books.size * 2)
+        if dense_tier and room > full_res:
+            reserve = full_res  # then less: dense words end the word stages (they cover a prefix)
+            for _ in range(4):
+                w_, at_ = _dense_plan(tok[kept_words] if dense is None else np.zeros(nw),
+                                      key_score, room - reserve, dim, m)
+                q16_words, q16_at = w_, at_
+                reserve = max_stages * ((len(keys) - len(at_)) * (m + 4) + wq.books.size * 2
+                                        + (0 if w_ else nw * m + wq.books.size * 2))
+            room -= q16_words * (2 * dim + 4) + len(q16_at) * (2 * dim + 8 - m)
+        word_w = np.zeros(nw) if dense is not None or q16_words else tok[kept_words]
+        ngram_w = key_score.copy()
+        ngram_w[q16_at] = 0.0
+        n_res_w, res_g = _residual_plan(word_w, ngram_w, room, m, wq.books.size * 2,
+                                        max_stages)
+        res_g = [a for a in (np.setdiff1d(a, q16_at) for a in res_g) if len(a) >= 16]
+        gq16 = quantize16(x[q16_at])
         unit_dec = wq.decode(wcodes)
         for st, n in enumerate(n_res_w):
             q = _train(unit[:n] - unit_dec[:n], m, bits, None, seed + 2000 + st)
@@ -617,8 +661,13 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                 g_dec[at] += q.decode(c)
                 stages_g.append((at.astype(np.int32), c, q))
         decoded_w = unit_dec * scales16.astype(np.float32)[:, None]
+        if q16_words:
+            wq16 = quantize16(wv[:q16_words])
+            decoded_w[:q16_words] = dequantize16(*wq16)
         if dense is not None:
             decoded_w = dense
+        report["dense_tier"] = {"words": int(q16_words), "ngram_rows": len(q16_at),
+                                "coding": "int16 x float32 scale a row"}
         wnorms = np.linalg.norm(decoded_w, axis=1).astype(np.float32)
         report["dense_word_rows"] = 0 if dense is None else nw
         report["residual_word_rows"] = [int(n) for n in n_res_w]
@@ -633,6 +682,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         xg = gq.decode(gcodes)
         for at, c, q in stages_g:
             xg[at] += q.decode(c)
+        if len(q16_at):
+            xg[q16_at] = dequantize16(*gq16)
         sample = dropped if len(dropped) <= MAX_FIT_WORDS else np.sort(
             np.concatenate([fit_words, rng.choice(dropped, MAX_FIT_WORDS // 4, replace=False)]))
         sample = np.unique(sample)
@@ -660,11 +711,23 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         chunks.append(("counts", src.counts[kept_words]))
     if gq is not None:
         gbooks = gq.books.astype(np.float16)
+        if len(q16_at):
+            gcodes = np.delete(gcodes, q16_at, axis=0)
         specs += [TensorSpec("pq_ngram_codes", np.dtype(np.uint8), gcodes.shape),
                   TensorSpec("pq_ngram_codebooks", np.dtype(np.float16), gbooks.shape),
                   TensorSpec("ngram_keys", np.dtype(np.int32), keys.shape)]
         chunks += [("pq_ngram_codes", gcodes), ("pq_ngram_codebooks", gbooks),
                    ("ngram_keys", keys.astype(np.int32))]
+    if q16_words:
+        specs += [TensorSpec("word_q16", np.dtype(np.int16), wq16[0].shape),
+                  TensorSpec("word_q16_scales", np.dtype(np.float32), wq16[1].shape)]
+        chunks += [("word_q16", wq16[0]), ("word_q16_scales", wq16[1])]
+    if len(q16_at):
+        specs += [TensorSpec("ngram_q16", np.dtype(np.int16), gq16[0].shape),
+                  TensorSpec("ngram_q16_scales", np.dtype(np.float32), gq16[1].shape),
+                  TensorSpec("ngram_q16_rows", np.dtype(np.int32), q16_at.shape)]
+        chunks += [("ngram_q16", gq16[0]), ("ngram_q16_scales", gq16[1]),
+                   ("ngram_q16_rows", q16_at.astype(np.int32))]
     if dense is not None:
         specs.append(TensorSpec("word_dense", np.dtype(np.float32), dense.shape))
         chunks.append(("word_dense", np.ascontiguousarray(dense, np.float32)))

@@ -22,11 +22,19 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 | `pq_ngram_res{s}_codebooks` | F16 (M, ksub, dsub) | their centroids |
 | `ngram_res{s}_rows` | I32 (R,) | sorted positions in `ngram_keys` that stage s refines |
 | `word_dense` | F32 (D, dim) | optional: the exact vectors of words 0..D−1 (large budgets) |
+| `word_q16` | I16 (D, dim) | optional dense tier: words 0..D−1 as int16 × `word_q16_scales` |
+| `word_q16_scales` | F32 (D,) | one finite scale ≥ 0 a row (absmax / 32767) |
+| `ngram_q16` | I16 (R, dim) | optional dense tier: the n-gram rows at `ngram_q16_rows`, int16 |
+| `ngram_q16_scales` | F32 (R,) | their scales (absmax / 32767) |
+| `ngram_q16_rows` | I32 (R,) | sorted positions in `ngram_keys`; `pq_ngram_codes` then holds only |
+| | | the other rows, in order (position p is code row p − #dense rows before p) |
 
 Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
 mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
 A word none of whose n-grams is kept gets zeros. Residual stages (more bytes for the rows
-most lookups hit) add their decoded centroids to the rows they cover. Metadata `compression` (JSON) says what was
+most lookups hit) add their decoded centroids to the rows they cover. The dense tier (int16 and a float32 scale
+a row: 16 significant bits against float16's 11, for 4 bytes more a row) holds the rows
+most lookups hit when the budget is large. Metadata `compression` (JSON) says what was
 kept and the quality measured when the store was written.
 """
 
@@ -56,6 +64,21 @@ def decode(codes: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
     return codebooks[np.arange(m), codes.astype(np.intp)].reshape(len(codes), -1)
 
 
+def quantize16(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int16 rows and one float32 scale a row (absmax / 32767): the dense tier's coding."""
+    x = np.asarray(x, np.float32)
+    scales = (np.abs(x).max(axis=1) / np.float32(32767)).astype(np.float32) if len(x) else \
+        np.zeros(0, np.float32)
+    safe = np.where(scales > 0, scales, np.float32(1))[:, None]
+    q = np.clip(np.rint(x / safe), -32767, 32767).astype(np.int16)
+    return q, scales
+
+
+def dequantize16(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """float32 rows of the dense tier: q * scale."""
+    return q.astype(np.float32) * scales.astype(np.float32)[:, None]
+
+
 class CompressedVectors(Vectors):
     """`Vectors` over a compressed store: the same API (`v[w]`, `get_many`, `most_similar`,
     OOV words through kept n-grams); rows are decoded on demand, search scores the codes."""
@@ -82,6 +105,9 @@ class CompressedVectors(Vectors):
         self._rows = None
         self._rotation = t.get("pq_rotation")
         self._dense = t.get("word_dense")
+        self._wq16, self._wq16_s = t.get("word_q16"), t.get("word_q16_scales")
+        self._gq16, self._gq16_s = t.get("ngram_q16"), t.get("ngram_q16_scales")
+        self._gq16_at = t.get("ngram_q16_rows")
         self._word_res = []  # (codes, codebooks) of words 0..len(codes)-1, per stage
         self._ngram_res = []  # (codes, codebooks, positions), per stage
         for st in range(1, MAX_STAGES + 1):
@@ -132,12 +158,16 @@ class CompressedVectors(Vectors):
             if self._ngram_books is None or self._keys is None or not books_ok(
                     self._ngram_codes, self._ngram_books):
                 raise self._bad("'pq_ngram_codes'/'pq_ngram_codebooks'/'ngram_keys' disagree")
-            if self._keys.shape != (len(self._ngram_codes),) or self._keys.dtype != np.int32:
-                raise self._bad("'ngram_keys' must be int32, one per row of 'pq_ngram_codes'")
+            n_q16 = 0 if self._gq16_at is None else len(self._gq16_at)
+            if (self._keys.dtype != np.int32 or self._keys.ndim != 1
+                    or len(self._keys) != len(self._ngram_codes) + n_q16):
+                raise self._bad("'ngram_keys' must be int32, one per row of 'pq_ngram_codes' "
+                                "and 'ngram_q16'")
         d = self._dense
         if d is not None and (d.dtype != np.float32 or d.ndim != 2 or d.shape[1] != self.dim
                               or len(d) > self.nwords):
             raise self._bad(f"'word_dense' {d.dtype} {d.shape} does not fit the word rows")
+        self._validate_q16()
         last = self.nwords
         for codes, books in self._word_res:
             if books is None or not books_ok(codes, books) or len(codes) > last:
@@ -153,6 +183,32 @@ class CompressedVectors(Vectors):
             raise self._bad(f"'pq_rotation' must be float32 ({self.dim}, {self.dim})")
         if self.maxn > 1 << 16 or self.minn < 0:
             raise self._bad(f"minn/maxn {self.minn}/{self.maxn} out of range")
+
+    def _validate_q16(self) -> None:
+        """The dense tier: int16 rows of the store's width, one finite scale >= 0 each."""
+        parts = (("word_q16", self._wq16, self._wq16_s, None),
+                 ("ngram_q16", self._gq16, self._gq16_s, self._gq16_at))
+        for name, rows, scales, at in parts:
+            if rows is None and scales is None and at is None:
+                continue
+            if rows is None or scales is None or (name == "ngram_q16") != (at is not None):
+                raise self._bad(f"'{name}' needs its rows, scales (and positions) together")
+            if rows.dtype != np.int16 or rows.ndim != 2 or rows.shape[1] != self.dim:
+                raise self._bad(f"'{name}' {rows.dtype} {rows.shape} is not int16 (rows, "
+                                f"{self.dim})")
+            if scales.dtype != np.float32 or scales.shape != (len(rows),):
+                raise self._bad(f"'{name}_scales' {scales.dtype} {scales.shape} is not float32, "
+                                "one per row")
+            if len(scales) and not (np.all(np.isfinite(scales)) and scales.min() >= 0):
+                raise self._bad(f"'{name}_scales' holds a negative, inf or NaN scale")
+            if at is None:
+                if len(rows) > self.nwords:
+                    raise self._bad("'word_q16' has more rows than the vocabulary")
+                continue
+            if self._keys is None or at.dtype != np.int32 or at.shape != (len(rows),):
+                raise self._bad("'ngram_q16_rows' must be int32, one per row of 'ngram_q16'")
+            if len(at) and (np.any(np.diff(at) <= 0) or at[0] < 0 or at[-1] >= len(self._keys)):
+                raise self._bad("'ngram_q16_rows' are not sorted positions in 'ngram_keys'")
 
     def _check_index(self) -> None:
         """Vocabulary checks (as `Vectors`), plus codes within each codebook and sorted keys."""
@@ -236,6 +292,9 @@ class CompressedVectors(Vectors):
                 break
             unit[sel] += decode(codes[ids[sel]], self._books32(books))
         out = unit * self._scales[ids].astype(np.float32)[:, None]
+        if self._wq16 is not None and len(self._wq16):
+            sel = np.flatnonzero(ids < len(self._wq16))
+            out[sel] = dequantize16(self._wq16[ids[sel]], self._wq16_s[ids[sel]])
         if self._dense is not None and len(self._dense):
             sel = np.flatnonzero(ids < len(self._dense))
             out[sel] = self._dense[ids[sel]]
@@ -245,7 +304,19 @@ class CompressedVectors(Vectors):
         """Decoded float32 n-gram rows (positions in `ngram_keys`)."""
         self._check_index()
         rows = np.asarray(rows, np.int64)
-        out = self._unrotate(decode(self._ngram_codes[rows], self._ngram_books32))
+        q16 = self._gq16_at
+        if q16 is None or not len(q16):
+            out = self._unrotate(decode(self._ngram_codes[rows], self._ngram_books32))
+        else:  # dense rows have no codes: code row = position - dense rows before it
+            before = np.searchsorted(q16, rows)
+            dense = (before < len(q16)) & (q16[np.minimum(before, len(q16) - 1)] == rows)
+            out = np.empty((len(rows), self.dim), np.float32)
+            pq = np.flatnonzero(~dense)
+            if len(pq):
+                out[pq] = self._unrotate(decode(self._ngram_codes[rows[pq] - before[pq]],
+                                                self._ngram_books32))
+            d = np.flatnonzero(dense)
+            out[d] = 0.0  # set after the residual stages, which do not cover them
         for codes, books, at in self._ngram_res:
             if not len(at):
                 continue
@@ -253,6 +324,8 @@ class CompressedVectors(Vectors):
             sel = np.flatnonzero(at[pos] == rows)
             if len(sel):
                 out[sel] += decode(codes[pos[sel]], self._books32(books))
+        if q16 is not None and len(q16):
+            out[d] = dequantize16(self._gq16[before[d]], self._gq16_s[before[d]])
         return out
 
     def _books32(self, books: np.ndarray) -> np.ndarray:
