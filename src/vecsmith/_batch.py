@@ -66,14 +66,27 @@ def output_array(out: np.ndarray | None, n: int, dim: int) -> np.ndarray:
     return out
 
 
+_POOL: tuple | None = None  # (pid, executor): threads kept between calls, one set a process
+
+
+def _pool():
+    """The process's worker threads, started once (starting threads on every call cost
+    milliseconds on a busy machine: latency a server feels). A forked child starts its own."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor  # ~15 ms to import: only when needed
+
+        _POOL = (os.getpid(), ThreadPoolExecutor(_CORES, thread_name_prefix="vecsmith"))
+    return _POOL[1]
+
+
 def parallel_chunks(run, n: int, min_chunk: int = 4096) -> None:
-    """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL)."""
+    """Call run(lo, hi) over [0, n) in chunks on a thread per core (the kernels drop the GIL).
+
+    `run` must not call `parallel_chunks` itself (the threads are shared)."""
     workers = min(_CORES, max(1, n // min_chunk))
     if workers <= 1:
         run(0, n)
         return
-    from concurrent.futures import ThreadPoolExecutor  # ~15 ms to import: only when needed
-
     bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda k: run(bounds[k], bounds[k + 1]), range(len(bounds) - 1)))
+    list(_pool().map(lambda k: run(bounds[k], bounds[k + 1]), range(len(bounds) - 1)))

@@ -71,7 +71,8 @@ def test_heap_rows_hold_every_row_the_heap_pushes():
     assert len(rows) < 20_000 // 4
 
 
-def test_store_search_with_duplicate_rows_matches_brute_force(tmp_path):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_store_search_with_duplicate_rows_matches_brute_force(tmp_path, monkeypatch, compiled):
     # exact duplicates give equal cosines at the top; the answer must be the brute-force one.
     # The duplicated rows have two nonzero values, so their dot products round the same in
     # any summation order (a batched product can otherwise move a dense row by an ulp).
@@ -86,6 +87,9 @@ def test_store_search_with_duplicate_rows_matches_brute_force(tmp_path):
     path = tmp_path / "dup.store"
     store.convert_vectors(words, mat, path, dtype="float32")
     v = store.open(path)
+    # the numpy pass, or the compiled scan that picks candidates chunk by chunk (20k rows:
+    # several chunks, as on 2M words)
+    monkeypatch.setattr("vecsmith.store.vectors.is_compiled", lambda: compiled)
     for qi in where[:6]:
         q = v[words[qi]]
         q = q / float(np.sqrt(np.dot(q, q)))  # as the search scales its query
@@ -98,3 +102,31 @@ def test_store_search_with_duplicate_rows_matches_brute_force(tmp_path):
             got = v.most_similar(words[qi], k, device="cpu")
             assert [w for w, _ in got] == [words[i] for i in ids]
             np.testing.assert_array_equal([s for _, s in got], scores)
+
+
+def test_compiled_candidates_equal_numpy():
+    """`best_rows` keeps `pool` rows no lower than any it drops (never -inf or NaN rows), and
+    `rows_reaching` is numpy's mask: on scores full of ties, -inf and NaN."""
+    from vecsmith.store import _kernels
+
+    rng = np.random.default_rng(7)
+    approx = (np.round(rng.standard_normal(50_000) * 30) / 100).astype(np.float32)
+    approx[rng.choice(50_000, 500, replace=False)] = -np.inf
+    approx[rng.choice(50_000, 50, replace=False)] = np.nan
+    slack = rng.uniform(0, 0.02, 50_000).astype(np.float32)
+    for lo, hi, pool in [(0, 50_000, 74), (123, 9_000, 1), (0, 60, 200), (7, 7, 5),
+                         (0, 50_000, 3_000)]:
+        ids = np.empty(pool, dtype=np.int64)
+        got = ids[: _kernels.best_rows(approx, lo, hi, pool, ids)]
+        part = approx[lo:hi]
+        finite = int(np.isfinite(part).sum())
+        assert len(got) == min(pool, finite) and len(set(got.tolist())) == len(got)
+        assert np.all((got >= lo) & (got < hi)) and np.all(np.isfinite(approx[got]))
+        if len(got):
+            dropped = np.setdiff1d(np.arange(lo, hi), got)
+            dropped = dropped[np.isfinite(approx[dropped])]
+            assert len(dropped) == 0 or approx[dropped].max() <= approx[got].min()
+    for t in (0.5, -np.inf, 0.0):
+        want = np.flatnonzero((approx >= np.float32(t) - slack) & np.isfinite(approx))
+        np.testing.assert_array_equal(_kernels.rows_reaching(approx, slack, np.float32(t)),
+                                      want)

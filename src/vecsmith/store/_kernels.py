@@ -111,3 +111,63 @@ def int8_scores_into(out, codes, scales, q, lo, hi):
         for j in range(dim):
             acc += np.float32(codes[r, j]) * q[j]
         out[r] = acc * scales[r]
+
+
+@njit(cache=True, nogil=True)
+def best_rows(approx, lo, hi, pool, ids_out):
+    """The `pool` rows of highest approx[lo:hi] (fewer when the chunk is smaller; -inf and NaN
+    rows never), written to ids_out, in no order: the count. One pass with a buffer of twice
+    `pool` rows compacted by a partial sort, so the chunk is read while still in cache (no
+    argpartition over all n rows). Which of equal rows at the cut are kept is arbitrary:
+    `vecsmith.store.search.exact_top_k` only needs some rows of high score."""
+    cap = 2 * pool
+    buf_ids = np.empty(cap, dtype=np.int64)
+    buf_vals = np.empty(cap, dtype=np.float32)
+    count = 0
+    thr = -np.inf
+    for r in range(lo, hi):
+        v = approx[r]
+        if v > thr:
+            buf_ids[count] = r
+            buf_vals[count] = v
+            count += 1
+            if count == cap:
+                thr = np.partition(buf_vals[:count], count - pool)[count - pool]
+                kept = 0
+                for t in range(count):  # above the cut first, then equals up to `pool`
+                    if buf_vals[t] > thr:
+                        buf_ids[kept], buf_vals[kept] = buf_ids[t], buf_vals[t]
+                        kept += 1
+                for t in range(kept, count):
+                    if kept < pool and buf_vals[t] == thr:
+                        buf_ids[kept], buf_vals[kept] = buf_ids[t], buf_vals[t]
+                        kept += 1
+                count = kept
+    if count > pool:
+        thr = np.partition(buf_vals[:count], count - pool)[count - pool]
+        kept = 0
+        for t in range(count):
+            if buf_vals[t] > thr:
+                ids_out[kept] = buf_ids[t]
+                kept += 1
+        for t in range(count):
+            if kept < pool and buf_vals[t] == thr:
+                ids_out[kept] = buf_ids[t]
+                kept += 1
+        return kept
+    ids_out[:count] = buf_ids[:count]
+    return count
+
+
+@njit(cache=True, nogil=True)
+def rows_reaching(approx, slack, threshold):
+    """Ids (ascending) of the rows whose first-pass score is finite and within their slack of
+    `threshold` (approx ≥ threshold − slack, in float32 as numpy would): one pass over n."""
+    out = np.empty(approx.shape[0], dtype=np.int64)  # untouched pages are never mapped
+    m = 0
+    for i in range(approx.shape[0]):
+        a = approx[i]
+        if np.isfinite(a) and a >= threshold - slack[i]:
+            out[m] = i
+            m += 1
+    return out[:m].copy()

@@ -50,24 +50,34 @@ def search_codes(rows: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarray], np.ndarray],
-                k: int, ban: list[int]) -> tuple[np.ndarray, np.ndarray]:
+                k: int, ban: list[int], best: np.ndarray | None = None,
+                reaching: Callable[[float], np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Ids and exact scores of the k best rows, best first (ties: `vecsmith.neighbours`).
 
     `approx` (modified: banned rows get -inf) is within `slack` of the exact score
     `exact(ids)` of every row; only rows that can reach the k-th best are scored exactly.
+    A compiled caller passes what it found while scanning: `best`, ids of at least
+    min(n, `pool_size(k, ban)`) rows of highest `approx` (banned rows may be among them), and
+    `reaching(t)`, the ids (ascending) of finite rows with approx ≥ t − slack; numpy finds
+    both otherwise.
     """
     n = len(approx)
     if ban:
         approx[ban] = -np.inf
-    pool = min(n, k + 64)
-    cand = np.argpartition(approx, n - pool)[n - pool :]
-    cand = np.sort(cand[np.isfinite(approx[cand])])
+    if best is None:
+        pool = min(n, k + 64)
+        best = np.argpartition(approx, n - pool)[n - pool :]
+    cand = np.sort(best[np.isfinite(approx[best])])
     scores = exact(cand)
     if len(cand) >= k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        reach = (approx >= kth - slack) & np.isfinite(approx)  # banned rows stay out, even
-        reach[cand] = False                                     # when kth is -inf
-        more = np.flatnonzero(reach)
+        if reaching is None:
+            reach = (approx >= kth - slack) & np.isfinite(approx)  # banned rows stay out,
+            more = np.flatnonzero(reach)                           # even when kth is -inf
+        else:
+            more = reaching(kth)
+        more = more[~np.isin(more, cand, assume_unique=True)]
     else:
         more = np.flatnonzero(np.isfinite(approx) & ~np.isin(np.arange(n), cand))
     if len(more):
@@ -80,6 +90,11 @@ def exact_top_k(approx: np.ndarray, slack: np.ndarray, exact: Callable[[np.ndarr
         scores = exact(cand)
     order = np.argsort(cand, kind="stable")  # rank wants candidates in id order
     return rank(scores[order], k, ids=cand[order])
+
+
+def pool_size(k: int, ban: list[int]) -> int:
+    """How many rows of highest first-pass score seed `exact_top_k` (banned rows included)."""
+    return k + 64 + len(ban)
 
 
 def heap_rows(approx: np.ndarray, slack: np.ndarray, k: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from vecsmith._deps import require, resolve_device
 from vecsmith._mapping import populate
 from vecsmith.neighbours import analogy_query, rank
 from vecsmith.store.format import StoreFile, StoreFormatError, read_store
-from vecsmith.store.search import SEARCH_TENSORS, exact_top_k
+from vecsmith.store.search import SEARCH_TENSORS, exact_top_k, pool_size
 from vecsmith.subwords import (
     SubwordScheme,
     WordTable,
@@ -511,11 +511,27 @@ class Vectors:
         if not compiled_available() or (codes.size <= SMALL_SEARCH and not is_compiled()):
             # numpy's product rounds within the same bound as the kernel's (the slack)
             approx = (codes.astype(np.float32) @ q) * scales
-        else:
-            kernel = _kernels().int8_scores_into
+        else:  # each chunk, still in cache, gives its best rows: no pass over n for them
+            kernels = _kernels()
             approx = np.empty(self.nwords, dtype=np.float32)
-            parallel_chunks(lambda lo, hi: kernel(approx, codes, scales, q, lo, hi),
-                            self.nwords)
+            pool = pool_size(k, ban)
+            found: list[np.ndarray] = []
+
+            def scan(lo: int, hi: int) -> None:
+                kernels.int8_scores_into(approx, codes, scales, q, lo, hi)
+                for b in ban:
+                    if lo <= b < hi:
+                        approx[b] = -np.inf
+                ids = np.empty(pool, dtype=np.int64)
+                found.append(ids[: kernels.best_rows(approx, lo, hi, pool, ids)])
+
+            parallel_chunks(scan, self.nwords)
+            best = np.concatenate(found)
+            if len(best) > pool:
+                best = best[np.argpartition(approx[best], len(best) - pool)[len(best) - pool :]]
+            return exact_top_k(approx, slack, lambda ids: self._exact_cosines(ids, q), k, ban,
+                               best=best, reaching=lambda t: kernels.rows_reaching(
+                                   approx, slack, np.float32(t)))
         return exact_top_k(approx, slack, lambda ids: self._exact_cosines(ids, q), k, ban)
 
     def _exact_cosines(self, ids: np.ndarray, qn: np.ndarray) -> np.ndarray:
