@@ -135,6 +135,50 @@ def test_ivf_probing_every_list_is_exact_and_fewer_lists_lose_recall(client):
         knn_search_dask(X, 10, client, method="ivf", nlist=16, nprobe=17)
 
 
+def _lists_from_parquet(out, n, k):
+    """The n x k lists back from the part files (src, dst, similarity, rank)."""
+    import pyarrow.parquet as pq
+
+    parts = sorted(os.path.join(out, f) for f in os.listdir(out))
+    assert parts and all(f.endswith(".parquet") for f in parts)  # no temporary left over
+    tables = [pq.read_table(f) for f in parts]
+    idx = np.full((n, k), -1, dtype=np.int64)
+    sims = np.full((n, k), -np.inf, dtype=np.float32)
+    for t in tables:
+        assert t.column_names == ["src", "dst", "similarity", "rank"]
+        src, dst = t["src"].to_numpy(), t["dst"].to_numpy()
+        rank = t["rank"].to_numpy()
+        assert (idx[src, rank] == -1).all()  # every (src, rank) written once, in one part
+        idx[src, rank], sims[src, rank] = dst, t["similarity"].to_numpy()
+    return idx, sims
+
+
+def test_edges_are_written_by_the_workers_as_parquet(client, tmp_path):
+    X, _ = planted(40, 50, 16, 0.5, seed=1)
+    X[7] = 0  # a zero row: no edges
+    i1, s1 = knn_search(X, 12, block_size=300, backend="numpy")
+    out = tmp_path / "edges"
+    res = knn_search_dask(X, 12, client, block_size=300, edges=out)
+    assert res.indices is None and res.edges == str(out)
+    assert res.edge_count == int((i1 >= 0).sum())
+    idx, sims = _lists_from_parquet(out, len(X), 12)
+    np.testing.assert_array_equal(idx, i1)
+    np.testing.assert_array_equal(sims, s1)
+    with pytest.raises(FileExistsError, match="already holds"):  # nothing is overwritten
+        knn_search_dask(X, 12, client, edges=out)
+    # ivf, nprobe 1: the same lists as without edges=, and the same measured recall
+    ivf = knn_search_dask(X, 10, client, method="ivf", nlist=16, block_size=500,
+                          recall_sample=300)
+    res = knn_search_dask(X, 10, client, method="ivf", nlist=16, block_size=500,
+                          recall_sample=300, edges=tmp_path / "ivf")
+    idx, sims = _lists_from_parquet(tmp_path / "ivf", len(X), 10)
+    np.testing.assert_array_equal(idx, ivf.indices)
+    np.testing.assert_array_equal(sims, ivf.similarities)
+    assert res.recall == ivf.recall and res.method == ivf.method
+    with pytest.raises(ValueError, match="nprobe=1"):
+        knn_search_dask(X, 10, client, method="ivf", nprobe=2, edges=tmp_path / "x")
+
+
 @pytest.mark.parametrize(("weighting", "vote"), [("top", None), ("lin", 0.3), ("log", None)])
 def test_one_partition_equals_sequential(client, weighting, vote):
     X, _ = planted(25, 30, 16, 0.6, seed=5)

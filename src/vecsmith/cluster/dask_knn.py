@@ -17,11 +17,16 @@ by query: every list's rows are read and multiplied once as a matrix, so no inde
 compressed codes and no re-rank are needed, and a task holds only its group (11.5x less
 time than a faiss SQ8 index queried block by block on 500,000 rows: benchmarks/RESULTS.md).
 Recall@k against exact search is measured on a sample of rows.
+
+``edges=DIR``: each task writes its rows' lists to ``DIR/part-NNNNN.parquet`` (src, dst,
+similarity, rank) itself and returns only the path and a count, so the n x k lists never pass
+through the client (the output DuckDB, Spark or pandas read as one table).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 
@@ -36,14 +41,18 @@ __all__ = ["DaskKnn", "knn_search_dask"]
 
 @dataclass
 class DaskKnn:
-    """Neighbour lists of every row, plus how they were found."""
+    """Neighbour lists of every row, plus how they were found. With ``edges=DIR`` the lists
+    are in ``DIR/part-*.parquet`` (``edges``, ``edge_count``) and ``indices``/``similarities``
+    are None."""
 
-    indices: np.ndarray
-    similarities: np.ndarray
+    indices: np.ndarray | None
+    similarities: np.ndarray | None
     method: str
     seconds: float
     recall: float | None = None  # recall@k against exact search on a sample (approximate)
     recall_sample: int = 0
+    edges: str | None = None
+    edge_count: int = 0
 
 
 def _normalised(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +102,48 @@ def _exact_rows(src: VectorSource, arr, a0: int, a1: int, k: int, block: int):
             tile[:, zb] = -np.inf
             scan_rows(tile, a0, b0, bs, bi, a0)
     return bi, bs
+
+
+def _write_edges(qids: np.ndarray, idx: np.ndarray, sims: np.ndarray, path: str) -> int:
+    """Lists of rows ``qids`` as Parquet rows (src, dst, similarity, rank: 0 = most similar),
+    written to a temporary name and renamed, so a retried task never leaves half a file.
+    Returns the number of edges."""
+    pa = require("pyarrow", "Parquet output")
+    pq = require("pyarrow.parquet", "Parquet output")
+    keep = idx >= 0
+    rank = np.broadcast_to(np.arange(idx.shape[1], dtype=np.int16), idx.shape)
+    src = np.broadcast_to(np.asarray(qids, dtype=np.int64)[:, None], idx.shape)
+    table = pa.table({"src": pa.array(src[keep]), "dst": pa.array(idx[keep].astype(np.int64)),
+                      "similarity": pa.array(sims[keep].astype(np.float32)),
+                      "rank": pa.array(rank[keep])})
+    tmp = f"{path}.tmp-{os.getpid()}"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return int(keep.sum())
+
+
+def _exact_edges(src: VectorSource, arr, a0: int, a1: int, k: int, block: int, path: str):
+    """`_exact_rows`, written to ``path`` by the task: (path, edges)."""
+    bi, bs = _exact_rows(src, arr, a0, a1, k, block)
+    return path, _write_edges(np.arange(a0, a1, dtype=np.int64), bi, bs, path)
+
+
+def _search_edges(src: VectorSource, arr, members, moff, extra, eoff, k: int, path: str,
+                  sample: np.ndarray):
+    """`_search_lists` (nprobe 1: each row's lists are final in one group), written to
+    ``path`` by the task: (path, edges, the lists of the `sample` rows it searched)."""
+    qids, qidx, qsim = _search_lists(src, arr, members, moff, extra, eoff, k)
+    hit = np.isin(qids, sample)
+    return path, _write_edges(qids, qidx, qsim, path), (qids[hit], qidx[hit])
+
+
+def _edges_dir(edges) -> str:
+    out = os.fspath(edges)
+    os.makedirs(out, exist_ok=True)
+    if any(name.startswith("part-") for name in os.listdir(out)):
+        raise FileExistsError(f"{out!r} already holds part-*.parquet files: give an empty "
+                              "or new directory (nothing is overwritten)")
+    return out
 
 
 # ----------------------------------------------------------------------------- approximate
@@ -220,7 +271,8 @@ def _light(src: VectorSource, client):
 
 def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int = 4096,
                     nlist: int | None = None, nprobe: int = 1, train_size: int = 100_000,
-                    recall_sample: int = 1000, seed: int = 0) -> DaskKnn:
+                    recall_sample: int = 1000, seed: int = 0,
+                    edges: str | os.PathLike | None = None) -> DaskKnn:
     """The ``k`` most cosine-similar rows of every row of ``X`` (an array, ``.npy``, store,
     Parquet file or shard directory: see :func:`vecsmith.cluster.sources.open_source`), on the
     workers of ``client``.
@@ -230,18 +282,36 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     rows); each row's neighbours are searched exactly (float32 products) among the rows whose
     best list is one of its ``nprobe`` lists. Tasks take groups of lists of about
     ``block_size`` rows. ``recall_sample`` rows are checked against exact search (0 skips it).
+
+    ``edges=DIR`` (a new or empty directory on storage every worker and the client see): the
+    tasks write the lists as ``DIR/part-NNNNN.parquet`` (src, dst, similarity, rank) instead
+    of sending them to the client (exact, or ivf with ``nprobe=1``, where each row's lists are
+    final inside one task).
     """
     check_client(client)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if block_size < 1:
         raise ValueError(f"block_size must be positive, got {block_size}")
+    if method not in ("exact", "ivf"):
+        raise ValueError(f"method must be 'exact' or 'ivf', got {method!r}")
+    if edges is not None and method == "ivf" and nprobe != 1:
+        raise ValueError("edges= with method='ivf' needs nprobe=1 (with more, a row's lists "
+                         "are merged from several tasks on the client)")
     src = open_source(X)
+    out_dir = _edges_dir(edges) if edges is not None else None
     light, arr = _light(src, client)
     n = src.n
     t0 = time.perf_counter()
     if method == "exact":
         kk = max(1, min(int(k), n - 1))
+        if out_dir is not None:
+            futs = [client.submit(_exact_edges, light, arr, a, min(a + block_size, n), kk,
+                                  block_size, os.path.join(out_dir, f"part-{i:05d}.parquet"),
+                                  pure=True) for i, a in enumerate(range(0, n, block_size))]
+            count = sum(c for _, c in client.gather(futs))
+            return DaskKnn(None, None, "exact", time.perf_counter() - t0, edges=out_dir,
+                           edge_count=count)
         futs = [client.submit(_exact_rows, light, arr, a, min(a + block_size, n), kk,
                               block_size, pure=True) for a in range(0, n, block_size)]
         blocks = client.gather(futs)
@@ -251,8 +321,6 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
             idx = np.pad(idx, ((0, 0), (0, k - kk)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, k - kk)), constant_values=-np.inf)
         return DaskKnn(idx, sims, "exact", time.perf_counter() - t0)
-    if method != "ivf":
-        raise ValueError(f"method must be 'exact' or 'ivf', got {method!r}")
     rng = np.random.default_rng(seed)
     nlist = int(nlist or max(16, int(np.sqrt(n))))
     if not 1 <= nlist <= n:
@@ -265,6 +333,9 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     assign = np.concatenate(client.gather([
         client.submit(_assign, light, arr, a, min(a + block_size, n), cents, int(nprobe),
                       pure=True) for a in range(0, n, block_size)]))
+    if out_dir is not None:
+        return _ivf_edges(client, src, light, arr, assign, nlist, block_size, int(k), out_dir,
+                          recall_sample, rng, t0)
     # results are taken as they come, so workers never hold all n x k lists at once
     done = require("distributed", "running on a Dask cluster").as_completed(
         [client.submit(_search_lists, light, arr, *g, int(k), pure=True)
@@ -283,22 +354,55 @@ def knn_search_dask(X, k: int, client, *, method: str = "exact", block_size: int
     idx[rows], sims[rows] = _topk_exact(cand, csim, int(k)) if nprobe > 1 else (cand, csim)
     factory = f"IVF{nlist},Flat"
     seconds = time.perf_counter() - t0
-    recall = None
     m = min(recall_sample, n)
-    if m > 0:
-        ids = np.sort(rng.choice(n, size=m, replace=False))
-        Q, zq = _normalised(src.read_at(ids) if arr is None else src.array[ids])
-        ids, Q = ids[~zq], Q[~zq]
-        qf = client.scatter(Q, broadcast=True)
-        step = 16384  # a task holds sample x step similarities (65 MB for 1,000 rows)
-        parts_ = client.gather([client.submit(_exact_for_sample, light, arr, ids, qf, b,
-                                              min(b + step, n), int(k), pure=True)
-                                for b in range(0, n, step)])
-        cand = np.concatenate([p[0] for p in parts_], axis=1)
-        csim = np.concatenate([p[1] for p in parts_], axis=1)
-        exact, _ = _topk_exact(cand, csim, int(k))
-        hits = [np.intersect1d(exact[i][exact[i] >= 0], idx[r][idx[r] >= 0]).size
-                for i, r in enumerate(ids)]
-        denom = max(1, int((exact >= 0).sum()))
-        recall = float(np.sum(hits) / denom)
+    ids = np.sort(rng.choice(n, size=m, replace=False)) if m > 0 else np.zeros(0, np.int64)
+    recall = _recall(client, src, light, arr, ids, idx, int(k)) if m > 0 else None
     return DaskKnn(idx, sims, factory, seconds, recall, m)
+
+
+def _recall(client, src: VectorSource, light, arr, ids: np.ndarray, idx: np.ndarray,
+            k: int) -> float:
+    """Recall@k of the lists ``idx`` (one row per id in ``ids``, or all n rows) against
+    exact search of rows ``ids`` on the workers."""
+    n = src.n
+    rows = ids if idx.shape[0] == n else np.arange(len(ids))
+    Q, zq = _normalised(src.read_at(ids) if arr is None else src.array[ids])
+    ids, rows, Q = ids[~zq], rows[~zq], Q[~zq]
+    qf = client.scatter(Q, broadcast=True)
+    step = 16384  # a task holds sample x step similarities (65 MB for 1,000 rows)
+    parts_ = client.gather([client.submit(_exact_for_sample, light, arr, ids, qf, b,
+                                          min(b + step, n), k, pure=True)
+                            for b in range(0, n, step)])
+    cand = np.concatenate([p[0] for p in parts_], axis=1)
+    csim = np.concatenate([p[1] for p in parts_], axis=1)
+    exact, _ = _topk_exact(cand, csim, k)
+    hits = [np.intersect1d(exact[i][exact[i] >= 0], idx[r][idx[r] >= 0]).size
+            for i, r in enumerate(rows)]
+    return float(np.sum(hits) / max(1, int((exact >= 0).sum())))
+
+
+def _ivf_edges(client, src: VectorSource, light, arr, assign: np.ndarray, nlist: int,
+               block_size: int, k: int, out_dir: str, recall_sample: int, rng, t0: float
+               ) -> DaskKnn:
+    """The ivf search with each group's task writing its lists (nprobe 1)."""
+    n = src.n
+    m = min(recall_sample, n)
+    ids = np.sort(rng.choice(n, size=m, replace=False)) if m > 0 else np.zeros(0, np.int64)
+    futs = [client.submit(_search_edges, light, arr, *g, k,
+                          os.path.join(out_dir, f"part-{i:05d}.parquet"), ids, pure=True)
+            for i, g in enumerate(_groups(assign, nlist, block_size))]
+    count, got = 0, []
+    for _fut, (_, c, lists) in require("distributed", "running on a Dask cluster").as_completed(
+            futs, with_results=True):
+        count += c
+        got.append(lists)
+    seconds = time.perf_counter() - t0
+    recall = None
+    if m > 0:
+        qids = np.concatenate([g[0] for g in got])
+        lists = np.concatenate([g[1] for g in got])[np.argsort(qids)]
+        full = np.full((m, k), -1, dtype=np.int64)  # rows with no list (zero rows) stay -1
+        full[np.searchsorted(ids, np.sort(qids))] = lists
+        recall = _recall(client, src, light, arr, ids, full, k)
+    return DaskKnn(None, None, f"IVF{nlist},Flat", seconds, recall, m, edges=out_dir,
+                   edge_count=count)
