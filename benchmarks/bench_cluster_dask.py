@@ -204,7 +204,7 @@ def bench_glove(args) -> dict:
         si, ss, st = run_single("exact", sub_path, args.k, os.path.join(tmp, "single-exact"))
         exact = [{"config": "single process (child, knn_search backend=numpy)", **st}]
         print(json.dumps(exact[-1]), flush=True)
-        for nw in (1, 2):
+        for nw in args.knn_workers:
             w = Workers(nw, args.memory_limit)
             try:
                 knn_search_dask(X[:5000], args.k, w.client, block_size=2500)  # imports, compiles
@@ -353,7 +353,7 @@ def main():
     ap.add_argument("--symmetrize", default="mutual")
     ap.add_argument("--blocks", type=int, default=8, help="CW node blocks")
     ap.add_argument("--knn-workers", type=lambda v: [int(x) for x in v.split(",")],
-                    default=[1, 2])
+                    default=[1, 2], help="worker counts for the kNN runs (glove exact too)")
     ap.add_argument("--cw-workers", type=lambda v: [int(x) for x in v.split(",")],
                     default=[2, 1])
     ap.add_argument("--skip-single", action="store_true")
