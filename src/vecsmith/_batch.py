@@ -6,6 +6,7 @@ Kept free of numba so that modules which only open files (the store) import it c
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -67,17 +68,19 @@ def output_array(out: np.ndarray | None, n: int, dim: int) -> np.ndarray:
 
 
 _POOL: tuple | None = None  # (pid, executor): threads kept between calls, one set a process
+_POOL_LOCK = threading.Lock()
 
 
 def _pool():
     """The process's worker threads, started once (starting threads on every call cost
     milliseconds on a busy machine: latency a server feels). A forked child starts its own."""
     global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():
-        from concurrent.futures import ThreadPoolExecutor  # ~15 ms to import: only when needed
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor  # ~15 ms to import: when needed
 
-        _POOL = (os.getpid(), ThreadPoolExecutor(_CORES, thread_name_prefix="vecsmith"))
-    return _POOL[1]
+            _POOL = (os.getpid(), ThreadPoolExecutor(_CORES, thread_name_prefix="vecsmith"))
+        return _POOL[1]
 
 
 def parallel_chunks(run, n: int, min_chunk: int = 4096) -> None:

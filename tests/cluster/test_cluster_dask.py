@@ -148,6 +148,7 @@ def _lists_from_parquet(out, n, k):
         assert t.column_names == ["src", "dst", "similarity", "rank"]
         src, dst = t["src"].to_numpy(), t["dst"].to_numpy()
         rank = t["rank"].to_numpy()
+        assert t.schema.field("rank").type == "int32"
         assert (idx[src, rank] == -1).all()  # every (src, rank) written once, in one part
         idx[src, rank], sims[src, rank] = dst, t["similarity"].to_numpy()
     return idx, sims

@@ -114,6 +114,11 @@ def test_compiled_candidates_equal_numpy():
     approx[rng.choice(50_000, 500, replace=False)] = -np.inf
     approx[rng.choice(50_000, 50, replace=False)] = np.nan
     slack = rng.uniform(0, 0.02, 50_000).astype(np.float32)
+    tied = np.array([3, 5, 1, 1, 1, 5, 3, 3, 0], dtype=np.float32)  # ties at every cut
+    for pool in range(1, 10):
+        ids = np.empty(pool, dtype=np.int64)
+        got = np.sort(tied[ids[: _kernels.best_rows(tied, 0, len(tied), pool, ids)]])
+        np.testing.assert_array_equal(got, np.sort(tied)[::-1][:pool][::-1])
     for lo, hi, pool in [(0, 50_000, 74), (123, 9_000, 1), (0, 60, 200), (7, 7, 5),
                          (0, 50_000, 3_000)]:
         ids = np.empty(pool, dtype=np.int64)

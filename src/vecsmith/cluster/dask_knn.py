@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vecsmith._atomic import atomic_path
 from vecsmith._deps import require
 from vecsmith.cluster._dask import check_client
 from vecsmith.cluster.sources import VectorSource, open_source
@@ -106,19 +107,19 @@ def _exact_rows(src: VectorSource, arr, a0: int, a1: int, k: int, block: int):
 
 def _write_edges(qids: np.ndarray, idx: np.ndarray, sims: np.ndarray, path: str) -> int:
     """Lists of rows ``qids`` as Parquet rows (src, dst, similarity, rank: 0 = most similar),
-    written to a temporary name and renamed, so a retried task never leaves half a file.
+    written to a hidden temporary name and renamed (`vecsmith._atomic`), so a killed task
+    never leaves half a file where readers of the folder look.
     Returns the number of edges."""
     pa = require("pyarrow", "Parquet output")
     pq = require("pyarrow.parquet", "Parquet output")
     keep = idx >= 0
-    rank = np.broadcast_to(np.arange(idx.shape[1], dtype=np.int16), idx.shape)
+    rank = np.broadcast_to(np.arange(idx.shape[1], dtype=np.int32), idx.shape)
     src = np.broadcast_to(np.asarray(qids, dtype=np.int64)[:, None], idx.shape)
     table = pa.table({"src": pa.array(src[keep]), "dst": pa.array(idx[keep].astype(np.int64)),
                       "similarity": pa.array(sims[keep].astype(np.float32)),
                       "rank": pa.array(rank[keep])})
-    tmp = f"{path}.tmp-{os.getpid()}"
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # hidden name: readers of the folder never see it
+        pq.write_table(table, str(tmp))
     return int(keep.sum())
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vecsmith._atomic import atomic_open, atomic_path
 from vecsmith._deps import require
 from vecsmith.cluster._dask import check_client
 from vecsmith.cluster.whispers import (
@@ -82,9 +83,8 @@ def _init_block(part: int, lo: int, hi: int, indptr: np.ndarray, cols: np.ndarra
 def _save_block(prefix: str, arrays: dict) -> None:
     """A block's inputs as .npy files, each written to a temporary name and renamed."""
     for name, arr in arrays.items():
-        tmp = f"{prefix}.{name}.tmp-{os.getpid()}.npy"
-        np.save(tmp, arr, allow_pickle=False)
-        os.replace(tmp, f"{prefix}.{name}.npy")
+        with atomic_open(f"{prefix}.{name}.npy") as fh:
+            np.save(fh, arr, allow_pickle=False)
 
 
 def _init_block_from_files(part: int, lo: int, hi: int, prefix: str, others: list) -> dict:
@@ -184,9 +184,8 @@ def _write_block(done, lo: int, rank_keys: np.ndarray, rank_vals: np.ndarray, pa
         cols["word"] = pa.array(words, type=pa.string())
     cols["cluster"] = pa.array(cluster)
     cols["confidence"] = pa.array(conf)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    pq.write_table(pa.table(cols), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # hidden name: readers of the folder never see it
+        pq.write_table(pa.table(cols), str(tmp))
     return path
 
 
@@ -228,9 +227,8 @@ def cluster_summary_parquet(path: str, rank: np.ndarray, size: np.ndarray, conf:
     cols = {"cluster": pa.array(rank[order]), "size": pa.array(size[order]),
             "mean_confidence": pa.array((conf[order] / size[order]).astype(np.float32)),
             "first_node": pa.array(first[order])}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    pq.write_table(pa.table(cols), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(cols), str(tmp))
 
 
 def chinese_whispers_dask(graph, client, weighting: str = "top", iterations: int = 20,

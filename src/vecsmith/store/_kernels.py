@@ -132,31 +132,35 @@ def best_rows(approx, lo, hi, pool, ids_out):
             buf_vals[count] = v
             count += 1
             if count == cap:
-                thr = np.partition(buf_vals[:count], count - pool)[count - pool]
-                kept = 0
-                for t in range(count):  # above the cut first, then equals up to `pool`
-                    if buf_vals[t] > thr:
-                        buf_ids[kept], buf_vals[kept] = buf_ids[t], buf_vals[t]
-                        kept += 1
-                for t in range(kept, count):
-                    if kept < pool and buf_vals[t] == thr:
-                        buf_ids[kept], buf_vals[kept] = buf_ids[t], buf_vals[t]
-                        kept += 1
-                count = kept
+                thr = _keep_best(buf_ids, buf_vals, count, pool)
+                count = pool
     if count > pool:
-        thr = np.partition(buf_vals[:count], count - pool)[count - pool]
-        kept = 0
-        for t in range(count):
-            if buf_vals[t] > thr:
-                ids_out[kept] = buf_ids[t]
-                kept += 1
-        for t in range(count):
-            if kept < pool and buf_vals[t] == thr:
-                ids_out[kept] = buf_ids[t]
-                kept += 1
-        return kept
+        _keep_best(buf_ids, buf_vals, count, pool)
+        count = pool
     ids_out[:count] = buf_ids[:count]
     return count
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keep_best(ids, vals, count, pool):
+    """Move the `pool` best of the first `count` entries to the front, in one in-place pass
+    (kept ≤ t, so nothing unread is overwritten): every entry above the cut, then entries
+    equal to it until `pool` are kept. Returns the cut."""
+    thr = np.partition(vals[:count], count - pool)[count - pool]
+    above = 0
+    for t in range(count):
+        if vals[t] > thr:
+            above += 1
+    equal_room = pool - above
+    kept = 0
+    for t in range(count):
+        v = vals[t]
+        if v > thr or (v == thr and equal_room > 0):
+            if v == thr:
+                equal_room -= 1
+            ids[kept], vals[kept] = ids[t], v
+            kept += 1
+    return thr
 
 
 @njit(cache=True, nogil=True)
