@@ -473,14 +473,6 @@ def _dense_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, dim: int, m:
     gw = gw / gw.sum() if len(gw) and gw.sum() > 0 else np.zeros(len(gw))
     cw, cg = 2 * dim + 4, 2 * dim + 8 - m
     gorder = np.argsort(-gw, kind="stable")
-    if len(ww) and len(ww) * cw <= room:
-        # every word fits: words first (a word outside the tier gets no residual stage, so the
-        # few rare words the greedy order leaves out would keep a one-code error)
-        room_g = room - len(ww) * cw
-        cum = np.cumsum(np.full(len(gw), cg))
-        n_g = int(np.searchsorted(cum, room_g, side="right"))
-        at = gorder[:n_g]
-        return len(ww), np.sort(at[gw[at] > 0])
     benefit = np.concatenate([ww / cw, gw[gorder] / cg])
     cost = np.concatenate([np.full(len(ww), cw), np.full(len(gw), cg)])
     pick = np.argsort(-benefit, kind="stable")
