@@ -105,8 +105,8 @@ def compress(
     target = out if fmt == "store" else out.with_name(f".{out.name}.{os.getpid()}.store")
     try:
         path = run(str(src), target, size=size, max_words=max_words, max_ngrams=max_ngrams,
-                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed, max_stages=stages,
-                   dense_tier=dense_tier)
+                   pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed,
+                   max_stages=stages, dense_tier=dense_tier)
         report = store.open(path).compression
         if fmt == "ftz":
             from vecsmith.fasttext.writer import save_fasttext_ftz

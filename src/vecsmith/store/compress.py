@@ -700,52 +700,46 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     kblob, koffsets = pack_words(kept_list)
     vocab = _vocab_tensors(kblob.copy(), koffsets)
     books = wq.books.reshape(m, -1, dim // m).astype(np.float16)
-    specs = [TensorSpec("pq_word_codes", np.dtype(np.uint8), wcodes.shape),
-             TensorSpec("pq_word_codebooks", np.dtype(np.float16), books.shape),
-             TensorSpec("pq_word_scales", np.dtype(np.float16), scales16.shape),
-             TensorSpec("norms", np.dtype(np.float32), wnorms.shape), *_vocab_specs(vocab)]
-    chunks = [("pq_word_codes", wcodes), ("pq_word_codebooks", books),
-              ("pq_word_scales", scales16), ("norms", wnorms), *vocab.items()]
+    specs: list[TensorSpec] = []
+    chunks: list[tuple[str, np.ndarray]] = []
+
+    def put(name: str, array: np.ndarray, dtype) -> None:
+        """One tensor of the file: its spec and its data, in the dtype the format names."""
+        array = np.ascontiguousarray(array, dtype=dtype)
+        specs.append(TensorSpec(name, array.dtype, array.shape))
+        chunks.append((name, array))
+
+    put("pq_word_codes", wcodes, np.uint8)
+    put("pq_word_codebooks", books, np.float16)
+    put("pq_word_scales", scales16, np.float16)
+    put("norms", wnorms, np.float32)
+    specs += _vocab_specs(vocab)
+    chunks += vocab.items()
     if src.counts is not None:
-        specs.append(TensorSpec("counts", np.dtype(np.int64), (nw,)))
-        chunks.append(("counts", src.counts[kept_words]))
+        put("counts", src.counts[kept_words], np.int64)
     if gq is not None:
-        gbooks = gq.books.astype(np.float16)
-        if len(q16_at):
-            gcodes = np.delete(gcodes, q16_at, axis=0)
-        specs += [TensorSpec("pq_ngram_codes", np.dtype(np.uint8), gcodes.shape),
-                  TensorSpec("pq_ngram_codebooks", np.dtype(np.float16), gbooks.shape),
-                  TensorSpec("ngram_keys", np.dtype(np.int32), keys.shape)]
-        chunks += [("pq_ngram_codes", gcodes), ("pq_ngram_codebooks", gbooks),
-                   ("ngram_keys", keys.astype(np.int32))]
+        put("pq_ngram_codes", np.delete(gcodes, q16_at, axis=0) if len(q16_at) else gcodes,
+            np.uint8)
+        put("pq_ngram_codebooks", gq.books, np.float16)
+        put("ngram_keys", keys, np.int32)
     if q16_words:
-        specs += [TensorSpec("word_q16", np.dtype(np.int16), wq16[0].shape),
-                  TensorSpec("word_q16_scales", np.dtype(np.float32), wq16[1].shape)]
-        chunks += [("word_q16", wq16[0]), ("word_q16_scales", wq16[1])]
+        put("word_q16", wq16[0], np.int16)
+        put("word_q16_scales", wq16[1], np.float32)
     if len(q16_at):
-        specs += [TensorSpec("ngram_q16", np.dtype(np.int16), gq16[0].shape),
-                  TensorSpec("ngram_q16_scales", np.dtype(np.float32), gq16[1].shape),
-                  TensorSpec("ngram_q16_rows", np.dtype(np.int32), q16_at.shape)]
-        chunks += [("ngram_q16", gq16[0]), ("ngram_q16_scales", gq16[1]),
-                   ("ngram_q16_rows", q16_at.astype(np.int32))]
+        put("ngram_q16", gq16[0], np.int16)
+        put("ngram_q16_scales", gq16[1], np.float32)
+        put("ngram_q16_rows", q16_at, np.int32)
     if dense is not None:
-        specs.append(TensorSpec("word_dense", np.dtype(np.float32), dense.shape))
-        chunks.append(("word_dense", np.ascontiguousarray(dense, np.float32)))
+        put("word_dense", dense, np.float32)
     for st, (c, q) in enumerate(stages_w, 1):
-        rb = q.books.astype(np.float16)
-        specs += [TensorSpec(f"pq_word_res{st}_codes", np.dtype(np.uint8), c.shape),
-                  TensorSpec(f"pq_word_res{st}_codebooks", np.dtype(np.float16), rb.shape)]
-        chunks += [(f"pq_word_res{st}_codes", c), (f"pq_word_res{st}_codebooks", rb)]
+        put(f"pq_word_res{st}_codes", c, np.uint8)
+        put(f"pq_word_res{st}_codebooks", q.books, np.float16)
     for st, (at, c, q) in enumerate(stages_g, 1):
-        rb = q.books.astype(np.float16)
-        specs += [TensorSpec(f"pq_ngram_res{st}_codes", np.dtype(np.uint8), c.shape),
-                  TensorSpec(f"pq_ngram_res{st}_codebooks", np.dtype(np.float16), rb.shape),
-                  TensorSpec(f"ngram_res{st}_rows", np.dtype(np.int32), at.shape)]
-        chunks += [(f"pq_ngram_res{st}_codes", c), (f"pq_ngram_res{st}_codebooks", rb),
-                   (f"ngram_res{st}_rows", at)]
+        put(f"pq_ngram_res{st}_codes", c, np.uint8)
+        put(f"pq_ngram_res{st}_codebooks", q.books, np.float16)
+        put(f"ngram_res{st}_rows", at, np.int32)
     if rot is not None:
-        specs.append(TensorSpec("pq_rotation", np.dtype(np.float32), rot.shape))
-        chunks.append(("pq_rotation", rot))
+        put("pq_rotation", rot, np.float32)
     src_path = source if isinstance(source, (str, os.PathLike)) else None
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": dim, "minn": src.minn,
             "maxn": src.maxn, "bucket": src.bucket if gq is not None else 0, "dtype": "pq",

@@ -53,8 +53,7 @@ from vecsmith._mapping import FileStamp, advise_random, regular_file
 FORMAT = "vecsmith-store"
 FORMAT_VERSION = 1
 _DTYPES = {"F16": np.float16, "F32": np.float32, "I8": np.int8, "I16": np.int16, "I32": np.int32,
-           "I64": np.int64,
-           "U8": np.uint8, "U32": np.uint32}
+           "I64": np.int64, "U8": np.uint8, "U32": np.uint32}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 # Longest n-gram a store may declare: the bound fastText files get at load

@@ -79,6 +79,12 @@ def dequantize16(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * scales.astype(np.float32)[:, None]
 
 
+def _increasing_within(values: np.ndarray, stop: int) -> bool:
+    """Strictly increasing integers in [0, stop) (an empty array is)."""
+    return not len(values) or bool(np.all(np.diff(values) > 0) and values[0] >= 0
+                                   and values[-1] < stop)
+
+
 class CompressedVectors(Vectors):
     """`Vectors` over a compressed store: the same API (`v[w]`, `get_many`, `most_similar`,
     OOV words through kept n-grams); rows are decoded on demand, search scores the codes."""
@@ -207,7 +213,7 @@ class CompressedVectors(Vectors):
                 continue
             if self._keys is None or at.dtype != np.int32 or at.shape != (len(rows),):
                 raise self._bad("'ngram_q16_rows' must be int32, one per row of 'ngram_q16'")
-            if len(at) and (np.any(np.diff(at) <= 0) or at[0] < 0 or at[-1] >= len(self._keys)):
+            if not _increasing_within(at, len(self._keys)):
                 raise self._bad("'ngram_q16_rows' are not sorted positions in 'ngram_keys'")
 
     def _check_index(self) -> None:
@@ -228,11 +234,9 @@ class CompressedVectors(Vectors):
                 raise self._bad(f"'{name}' holds codes beyond its codebook")
         n_keys = 0 if self._keys is None else len(self._keys)
         for _, _, rows in self._ngram_res:
-            if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= n_keys):
+            if not _increasing_within(rows, n_keys):
                 raise self._bad("'ngram_res*_rows' are not sorted positions in 'ngram_keys'")
-        if self._keys is not None and len(self._keys) and (
-                np.any(np.diff(self._keys) <= 0) or self._keys[0] < 0
-                or self._keys[-1] >= self.bucket):
+        if self._keys is not None and not _increasing_within(self._keys, self.bucket):
             raise self._bad("'ngram_keys' are not sorted bucket ids below 'bucket'")
         self._index_checked = True
 
