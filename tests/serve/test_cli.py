@@ -36,6 +36,7 @@ def test_refusals(models_dir, tmp_path):
     for args, match in [
         ([str(bad)], "cannot serve bad=.*not a fastText model"),
         ([str(tmp_path / "none.bin")], "no such model file"),
+        ([str(tmp_path)], "is a folder, expected a model file"),
         ([f"a={store}", f"a={store}"], r"two models are named \['a'\]"),
     ]:
         res = runner.invoke(app, ["serve", *args, "--port", "1"])

@@ -52,6 +52,8 @@ def serve(
     except ValueError as e:
         raise fail(str(e)) from None
     for _, path in named:
+        if os.path.isdir(path):
+            raise fail(f"model {path} is a folder, expected a model file")
         if not os.path.isfile(path):
             raise fail(f"no such model file: {path}")
     names = [n for n, _ in named]
