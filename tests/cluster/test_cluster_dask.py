@@ -178,6 +178,9 @@ def test_edges_are_written_by_the_workers_as_parquet(client, tmp_path):
     assert res.recall == ivf.recall and res.method == ivf.method
     with pytest.raises(ValueError, match="nprobe=1"):
         knn_search_dask(X, 10, client, method="ivf", nprobe=2, edges=tmp_path / "x")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        knn_search_dask(X, 10, client, edges=tmp_path / "file")
 
 
 @pytest.mark.parametrize(("weighting", "vote"), [("top", None), ("lin", 0.3), ("log", None)])

@@ -139,8 +139,16 @@ def _search_edges(src: VectorSource, arr, members, moff, extra, eoff, k: int, pa
 
 
 def _edges_dir(edges) -> str:
+    """The output folder, made if missing; checked before any work starts."""
     out = os.fspath(edges)
-    os.makedirs(out, exist_ok=True)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"edges={out!r} is a file: give a folder for the part files")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot make the edges folder {out!r}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"edges folder {out!r} is not writable")
     if any(name.startswith("part-") for name in os.listdir(out)):
         raise FileExistsError(f"{out!r} already holds part-*.parquet files: give an empty "
                               "or new directory (nothing is overwritten)")
