@@ -36,7 +36,8 @@ EXTREMES_32 = [0, 1, -1, 0x7FFFFFFF, -0x80000000, 0xFFFF, 65536, 255]
 EXTREMES_64 = [0, -1, 2**31, 2**32, 2**62, 2**63 - 1, -(2**63), 2**40]
 JSON_VALUES = [None, True, -1, 0, 2**32, 2**64, 1e308, -1.5, "abc", "", [], {}, [1, 2],
                {"a": 1}, "9" * 30, [[[[[]]]]]]
-LOADERS = ("fasttext", "store", "transfer", "text", "word2vec", "npy", "rnn", "stems", "linear")
+LOADERS = ("fasttext", "store", "transfer", "compressed", "text", "word2vec", "npy", "rnn",
+           "stems", "linear")
 
 
 # ------------------------------------------------------------------ seeds (small valid files)
@@ -67,6 +68,7 @@ def build_seeds(folder: Path) -> dict[str, list[Path]]:
     store.convert_vectors(words, vecs, tr, ngrams=(
         rng.standard_normal((32, 6)).astype(np.float32), {"minn": 2, "maxn": 4, "bucket": 32}))
     seeds["transfer"] = [tr]
+    seeds["compressed"] = _compressed_seeds(folder, rng)
     text = folder / "v.vec"
     text.write_text(f"{len(words)} 6\n" + "".join(
         f"{w} {' '.join(f'{x:.4f}' for x in r)}\n" for w, r in zip(words, vecs, strict=True)),
@@ -101,6 +103,34 @@ def build_seeds(folder: Path) -> dict[str, list[Path]]:
     seeds["linear"] = [folder / "m.lin"]
     lin.save(seeds["linear"][0])
     return seeds
+
+
+def _compressed_seeds(folder: Path, rng) -> list[Path]:
+    """Compressed stores with the optional parts the reader checks: residual stages (24 kB),
+    the dense tier (30 kB), untrained rows (bucket rows no word uses are fastText's seeded
+    init) in both."""
+    import numpy as np
+
+    from vecsmith import store
+    from vecsmith._batch import pack_words
+    from vecsmith.fasttext.init_rows import InitLayout
+    from vecsmith.store.compress import compress
+    from vecsmith.subwords import compiled
+
+    words = ["".join(rng.choice(list("abcdef"), int(rng.integers(3, 7)))) for _ in range(300)]
+    words = list(dict.fromkeys(words))
+    bucket, dim = 400, 6
+    blob, offs = pack_words(words)
+    used = np.unique(compiled().word_bucket_ids(blob, offs, 2, 3, bucket, False)[0])
+    rows = InitLayout(len(words) + bucket, len(words), dim, 0, 10).rows(np.arange(bucket))
+    rows[used] = rng.standard_normal((len(used), dim)).astype(np.float32)
+    src = folder / "ngrams.store"
+    store.convert_vectors(words, rng.standard_normal((len(words), dim)).astype(np.float32),
+                          src, dtype="float32",
+                          ngrams=(rows, {"minn": 2, "maxn": 3, "bucket": bucket}))
+    return [compress(src, folder / f"compressed{size}.store", size=size, pq_subvectors=3,
+                     bits=4, max_words=len(words) // 2, checksum=False)
+            for size in ("24kB", "30kB")]
 
 
 # ------------------------------------------------------------------ mutations
@@ -217,7 +247,7 @@ def _load_and_query(loader: str, path: str):
         if m.nlabels and m.args.model == 3:
             m.predict("hello world", k=2)
         return f"dim {v.shape[0]}"
-    if loader in ("store", "transfer"):
+    if loader in ("store", "transfer", "compressed"):
         from vecsmith import store
         v = store.open(path)
         out = v.get_many(["hello", v.word(0) if v.nwords else "x"], missing="zero")
@@ -247,7 +277,7 @@ def _typed_errors(loader: str) -> tuple[type, ...]:
     if loader == "fasttext":
         from vecsmith.fasttext import FastTextFormatError
         return (FastTextFormatError,)
-    if loader in ("store", "transfer"):
+    if loader in ("store", "transfer", "compressed"):
         from vecsmith.store import StoreFormatError
         return (StoreFormatError,)
     if loader in ("text", "word2vec", "npy"):

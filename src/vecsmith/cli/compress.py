@@ -65,6 +65,10 @@ def compress(
     dense_tier: bool = typer.Option(True, "--dense-tier/--no-dense-tier",
                                     help="Large budgets: the most used rows as int16 with a "
                                          "float32 scale a row (beats float16)."),
+    untrained: bool = typer.Option(True, "--untrained/--drop-untrained",
+                                   help="Mark the n-gram rows training never moved (one bit a "
+                                        "bucket) and regenerate them from fastText's seed "
+                                        "when read, instead of dropping them."),
     refit: bool = typer.Option(True, "--refit/--no-refit",
                                help="Least-squares refit of the kept n-gram rows."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and k-means."),
@@ -106,7 +110,7 @@ def compress(
     try:
         path = run(str(src), target, size=size, max_words=max_words, max_ngrams=max_ngrams,
                    pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed,
-                   max_stages=stages, dense_tier=dense_tier)
+                   max_stages=stages, dense_tier=dense_tier, untrained=untrained)
         report = store.open(path).compression
         if fmt == "ftz":
             from vecsmith.fasttext.writer import save_fasttext_ftz
@@ -124,8 +128,8 @@ def compress(
     if as_json:
         emit_json(doc)
         return
-    keys = ("kept_words", "kept_ngrams", "subvectors", "bits", "cosine_token_weighted",
-            "cosine_heldout_dropped_words")
+    keys = ("kept_words", "kept_ngrams", "untrained_ngrams", "subvectors", "bits",
+            "cosine_token_weighted", "cosine_heldout_dropped_words")
     summary = ", ".join(f"{k} {report[k]}" for k in keys if k in report)
     info(f"wrote {path}: {doc['bytes'] / 1e6:,.2f} MB in {doc['seconds']:.1f} s; {summary}",
          False)

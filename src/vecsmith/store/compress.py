@@ -23,6 +23,9 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    every word fits twice over in what is left, the words are stored exactly (float32).
 6. **Dense tier**: when residual stages on every row would still leave room, the most used
    rows are stored as int16 with one float32 scale a row (absmax / 32767), the rest as before.
+7. **Untrained rows**: buckets no vocabulary n-gram hashes to keep fastText's seeded initial
+   values; one bit a bucket marks them and the reader regenerates them bit for bit
+   (`vecsmith.fasttext.init_rows`), so unknown words made of them match fastText.
 
 `size="25MB"` picks the word and n-gram counts so that the whole file fits; the store records
 what it kept and the quality measured against the source (`CompressedVectors.describe()`,
@@ -43,6 +46,7 @@ import numpy as np
 
 from vecsmith._batch import pack_words
 from vecsmith._deps import require
+from vecsmith.fasttext.init_rows import InitLayout, find_layout, untrained_rows
 from vecsmith.store.convert import _vocab_specs, _vocab_tensors, _write, file_sha256
 from vecsmith.store.format import FORMAT, FORMAT_VERSION, TensorSpec
 from vecsmith.store.pq import dequantize16, quantize16
@@ -89,6 +93,7 @@ class _Source:
     fmt: str
     word_vectors: object  # (ids) -> float32 rows
     bucket_rows: object  # (bucket ids) -> float32 rows (zeros where the source has none)
+    matrix_words: int  # word rows before the buckets in the fastText matrix it came from
 
 
 def _open_source(source) -> _Source:
@@ -124,7 +129,7 @@ def _open_source(source) -> _Source:
 
         return _Source(words, np.asarray(counts, np.int64), a.dim, a.minn, a.maxn,
                        a.bucket if a.maxn > 0 else 0, bool(m.subword_scheme.eos_ngrams),
-                       os.path.basename(m.path), f"fasttext-v{m.version}", vecs, rows)
+                       os.path.basename(m.path), f"fasttext-v{m.version}", vecs, rows, nwords)
     v = source
     from vecsmith.store.pq import CompressedVectors
 
@@ -134,10 +139,12 @@ def _open_source(source) -> _Source:
         def vecs(ids):
             return np.asarray(v.vectors[np.asarray(ids, np.int64)], dtype=np.float32)
     counts = v.counts
+    init = getattr(v, "_init", None)  # a compressed store remembers its source's layout
     return _Source(v.words, None if counts is None else np.asarray(counts, np.int64), v.dim,
                    v.minn, v.maxn, v.bucket if v.has_ngrams else 0,
                    v.metadata.get("eos_ngrams", "0") == "1", os.path.basename(v.path),
-                   "vecsmith-store", vecs, v.bucket_rows)
+                   "vecsmith-store", vecs, v.bucket_rows,
+                   len(v.words) if init is None else init.word_rows)
 
 
 # ------------------------------------------------------------------------------- sizing
@@ -162,10 +169,11 @@ def _word_bytes(words: list[str], n: int, m: int, with_counts: bool) -> int:
 
 
 def _plan(src: _Source, budget: int | None, max_words: int | None, max_ngrams: int | None,
-          m: int, ksub: int, opq: bool, word_share: float, used_buckets: int
-          ) -> tuple[int, int]:
+          m: int, ksub: int, opq: bool, word_share: float, used_buckets: int,
+          extra: int = 0) -> tuple[int, int]:
     n_all = len(src.words)
-    fixed = 2 * ksub * src.dim * 2 + (src.dim * src.dim * 4 if opq else 0) + HEADER_RESERVE
+    fixed = 2 * ksub * src.dim * 2 + (src.dim * src.dim * 4 if opq else 0) + HEADER_RESERVE \
+        + extra
     with_counts = src.counts is not None
     if budget is None:
         nw = n_all if max_words is None else min(max_words, n_all)
@@ -401,6 +409,29 @@ def _choose_words(src: _Source, order: np.ndarray, nw: int, tok: np.ndarray, ids
         extra = extra[: len(extra) - max(1, len(extra) // 200)]
 
 
+def _untrained(src: _Source, used: np.ndarray, budget: int | None
+               ) -> tuple[InitLayout | None, np.ndarray | None]:
+    """The bucket rows still at fastText's seeded initial values, as a little-endian bitmap
+    over the drawn buckets (`vecsmith.fasttext.init_rows`): unknown words made of n-grams no
+    vocabulary word holds then come back as in fastText, for a bit a bucket instead of a row.
+    (None, None) when the source's rows are not fastText's init (another seed, float16) or
+    the bitmap would take more than 5% of the budget."""
+    if not src.bucket:
+        return None, None
+    cand = np.setdiff1d(np.arange(src.bucket, dtype=np.int64), used, assume_unique=True)
+    lay = find_layout(src.bucket_rows, cand, src.matrix_words, src.bucket, src.dim)
+    if lay is None:
+        return None, None
+    n_bits = min(lay.drawn_buckets, src.bucket)
+    if budget is not None and (n_bits + 7) // 8 > budget // 20:
+        return None, None
+    mask = np.zeros(n_bits, dtype=bool)
+    mask[untrained_rows(src.bucket_rows, cand, lay)] = True
+    if not mask.any():
+        return None, None
+    return lay, np.packbits(mask, bitorder="little")
+
+
 def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
                    books_bytes: int, max_stages: int, shrink: float = 0.3
                    ) -> tuple[list[int], list[np.ndarray]]:
@@ -495,7 +526,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
              word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
-             dense_tier: bool = True, checksum: bool = True, seed: int = 0) -> Path:
+             dense_tier: bool = True, untrained: bool = True, checksum: bool = True,
+             seed: int = 0) -> Path:
     """Write a compressed store of `source` (fastText `.bin`, a store or an opened one) at `out`.
 
     `size`: the whole file's bound (e.g. "25MB"; None: only `max_words`/`max_ngrams` bound it).
@@ -508,8 +540,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     words and n-grams leave) buys residual stages, up to `max_stages` more codes for the rows
     that carry the most tokens (words) or the most n-gram score (`_residual_plan`); when that
     saturates, `dense_tier` stores the rows that matter most as int16 with a float32 scale a
-    row (`_dense_plan`), which beats float16 at 4 bytes more a row. `checksum`
-    records the source file's SHA-256.
+    row (`_dense_plan`), which beats float16 at 4 bytes more a row. `untrained`: rows training
+    never moved are marked (one bit a bucket) and regenerated from fastText's seed when read,
+    instead of dropped (`_untrained`). `checksum` records the source file's SHA-256.
     Returns the path; the file is written atomically.
     """
     t0 = time.perf_counter()
@@ -542,13 +575,15 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     else:
         ids, offs = np.zeros(0, np.int64), np.zeros(n_all + 1, np.int64)
     used = np.unique(ids)
+    init, init_bits = _untrained(src, used, budget) if untrained else (None, None)
+    init_bytes = 0 if init_bits is None else len(init_bits)
     plan_budget = budget
     if budget is not None and max_stages and residual_share:
         fixed = 2 * (1 << bits) * dim * 2 + HEADER_RESERVE
         if budget - fixed > 20 * fixed:  # small files spend all on rows: stages need codebooks
             plan_budget = budget - int(residual_share * (budget - fixed))
     nw, ng = _plan(src, plan_budget, max_words, max_ngrams, m, 1 << bits, opq, word_share,
-                   len(used))
+                   len(used), init_bytes)
     kept_words = _choose_words(src, order, nw, tok, ids, offs, m)
     nw = len(kept_words)
     dropped = np.setdiff1d(np.arange(n_all), kept_words)
@@ -578,7 +613,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     report: dict = {"kept_words": int(nw), "source_words": n_all, "kept_ngrams": len(keys),
                     "source_buckets": int(src.bucket), "subvectors": m, "bits": bits,
                     "opq": opq, "refit": bool(refit and len(keys)),
-                    "dropped_ngram_rule": "left out of the mean"}
+                    "dropped_ngram_rule": "left out of the mean",
+                    "untrained_ngrams": 0 if init is None else int(
+                        np.unpackbits(init_bits).sum())}
     fit_words = dropped
     if len(fit_words) > MAX_FIT_WORDS:
         by_freq = fit_words[np.argsort(-u[fit_words], kind="stable")]
@@ -623,7 +660,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         spent = (HEADER_RESERVE + wq.books.size * 2 + nw * (m + 2 + 4 + 8) + 8 + text
                  + math.ceil(nw / 0.7) * 8 + (nw * 8 if src.counts is not None else 0)
                  + (0 if gq is None else gq.books.size * 2 + len(keys) * (m + 4))
-                 + (0 if rot is None else rot.size * 4))
+                 + (0 if rot is None else rot.size * 4) + init_bytes)
         room = budget - spent - 4096
         dense_bytes = nw * dim * 4
         if nw == n_all and room >= 2 * dense_bytes:  # every word fits exactly: store it so
@@ -740,6 +777,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         put(f"ngram_res{st}_rows", at, np.int32)
     if rot is not None:
         put("pq_rotation", rot, np.float32)
+    if gq is not None and init is not None:
+        put("ngram_init", init_bits, np.uint8)
     src_path = source if isinstance(source, (str, os.PathLike)) else None
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": dim, "minn": src.minn,
             "maxn": src.maxn, "bucket": src.bucket if gq is not None else 0, "dtype": "pq",
@@ -748,6 +787,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
             "source": src.name, "source_format": src.fmt,
             "source_sha256": file_sha256(src_path) if checksum and src_path and os.path.isfile(src_path) else "",
             "compression": json.dumps(report, separators=(",", ":"))}
+    if gq is not None and init is not None:
+        meta["init_rows"] = init.to_json()
     path = _write(out, specs, meta, iter(chunks), src_path)
     if budget is not None and path.stat().st_size > budget:  # the plan's reserve was too small
         size_now = path.stat().st_size

@@ -28,10 +28,14 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 | `ngram_q16_scales` | F32 (R,) | their scales (absmax / 32767) |
 | `ngram_q16_rows` | I32 (R,) | sorted positions in `ngram_keys`; `pq_ngram_codes` then holds only |
 | | | the other rows, in order (position p is code row p − #dense rows before p) |
+| `ngram_init` | U8 (⌈B/8⌉,) | optional: bit b (little-endian in each byte) set when bucket b's row |
+| | | is still fastText's initial value; B = `InitLayout.drawn_buckets`, layout in |
+| | | metadata `init_rows` (`vecsmith.fasttext.init_rows`) |
 
 Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
 mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
-A word none of whose n-grams is kept gets zeros. Residual stages (more bytes for the rows
+A word none of whose n-grams is kept gets zeros. Rows training never moved (`ngram_init`) are
+regenerated bit for bit from fastText's seed and count in the mean, as in fastText. Residual stages (more bytes for the rows
 most lookups hit) add their decoded centroids to the rows they cover. The dense tier (int16 and a float32 scale
 a row: 16 significant bits against float16's 11, for 4 bytes more a row) holds the rows
 most lookups hit when the budget is large. Metadata `compression` (JSON) says what was
@@ -114,6 +118,8 @@ class CompressedVectors(Vectors):
         self._wq16, self._wq16_s = t.get("word_q16"), t.get("word_q16_scales")
         self._gq16, self._gq16_s = t.get("ngram_q16"), t.get("ngram_q16_scales")
         self._gq16_at = t.get("ngram_q16_rows")
+        self._init_bits = t.get("ngram_init")
+        self._init = None  # InitLayout, parsed in _validate_pq
         self._word_res = []  # (codes, codebooks) of words 0..len(codes)-1, per stage
         self._ngram_res = []  # (codes, codebooks, positions), per stage
         for st in range(1, MAX_STAGES + 1):
@@ -174,6 +180,7 @@ class CompressedVectors(Vectors):
                               or len(d) > self.nwords):
             raise self._bad(f"'word_dense' {d.dtype} {d.shape} does not fit the word rows")
         self._validate_q16()
+        self._validate_init()
         last = self.nwords
         for codes, books in self._word_res:
             if books is None or not books_ok(codes, books) or len(codes) > last:
@@ -215,6 +222,29 @@ class CompressedVectors(Vectors):
                 raise self._bad("'ngram_q16_rows' must be int32, one per row of 'ngram_q16'")
             if not _increasing_within(at, len(self._keys)):
                 raise self._bad("'ngram_q16_rows' are not sorted positions in 'ngram_keys'")
+
+    def _validate_init(self) -> None:
+        """Untrained rows: a layout that fits the store and a bitmap as long as it says."""
+        text = self._store.metadata.get("init_rows")
+        bits = self._init_bits
+        if text is None and bits is None:
+            return
+        if text is None or bits is None or self._keys is None:
+            raise self._bad("'ngram_init' needs metadata 'init_rows' and n-gram rows, together")
+        from vecsmith.fasttext.init_rows import InitLayout
+
+        try:
+            lay = InitLayout.from_json(text)
+        except ValueError as e:  # JSONDecodeError included
+            raise self._bad(f"metadata 'init_rows': {e}") from None
+        if lay.dim != self.dim or lay.matrix_rows - lay.word_rows != self.bucket:
+            raise self._bad(f"metadata 'init_rows' is for {lay.matrix_rows - lay.word_rows} "
+                            f"buckets of {lay.dim} dims, the store has {self.bucket} of "
+                            f"{self.dim}")
+        want = (min(lay.drawn_buckets, self.bucket) + 7) // 8
+        if bits.dtype != np.uint8 or bits.shape != (want,):
+            raise self._bad(f"'ngram_init' {bits.dtype} {bits.shape} is not uint8 ({want},)")
+        self._init = lay
 
     def _check_index(self) -> None:
         """Vocabulary checks (as `Vectors`), plus codes within each codebook and sorted keys."""
@@ -260,6 +290,10 @@ class CompressedVectors(Vectors):
         subwords = None if self._keys is None else {
             "minn": self.minn, "maxn": self.maxn, "bucket": self.bucket,
             "dropped_ngrams": "left out of the mean"}
+        if self._init is not None:
+            subwords["untrained_ngrams"] = (
+                f"{int(np.unpackbits(self._init_bits).sum())} rows regenerated from fastText's "
+                f"seeded init (seed {self._init.seed}, {self._init.blocks} blocks)")
         return {"kind": "store", "path": self.path, "format": meta.get("format", ""),
                 "dim": self.dim, "words": self.nwords, "dtype": "pq",
                 "source": meta.get("source", ""), "source_format": meta.get("source_format", ""),
@@ -340,12 +374,25 @@ class CompressedVectors(Vectors):
         return cache[key]
 
     def bucket_rows(self, buckets: np.ndarray) -> np.ndarray:
+        """Rows of bucket ids: kept rows decoded, untrained ones regenerated, dropped ones 0."""
         buckets = np.asarray(buckets, dtype=np.int64)
         out = np.zeros((len(buckets), self.dim), dtype=np.float32)
         pos, ok = self._kept(buckets)
         if ok.any():
             out[ok] = self.ngram_rows(pos[ok])
+        init = ~ok & self._untrained(buckets)
+        if init.any():
+            out[init] = self._init.rows(buckets[init])
         return out
+
+    def _untrained(self, buckets: np.ndarray) -> np.ndarray:
+        """Which bucket ids hold rows training never moved (regenerated, not stored)."""
+        bits = self._init_bits
+        if self._init is None or not len(bits):
+            return np.zeros(len(buckets), bool)
+        inside = (buckets >= 0) & (buckets < min(8 * len(bits), self.bucket))
+        b = np.where(inside, buckets, 0)
+        return inside & ((bits[b >> 3] >> (b & 7).astype(np.uint8)) & 1).astype(bool)
 
     def _kept(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = self._keys
@@ -385,12 +432,21 @@ class CompressedVectors(Vectors):
                                     self._eos_ngrams)
         owner = np.repeat(np.arange(n), np.diff(offs))
         pos, ok = self._kept(ids)
-        sel = ok & ~known[owner]
+        init = ~ok & self._untrained(ids)
+        sel = (ok | init) & ~known[owner]
         if not sel.any():
             return out, found
-        owner, pos = owner[sel], pos[sel]
-        uniq, inverse = np.unique(pos, return_inverse=True)
-        rows = self.ngram_rows(uniq)[inverse]
+        owner, pos, ok, ids = owner[sel], pos[sel], ok[sel], ids[sel]
+        # kept rows by their position, untrained ones after them by their bucket id
+        key = np.where(ok, pos, len(self._keys) + ids)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        split = int(np.searchsorted(uniq, len(self._keys)))
+        rows = np.empty((len(uniq), self.dim), np.float32)
+        if split:
+            rows[:split] = self.ngram_rows(uniq[:split])
+        if split < len(uniq):
+            rows[split:] = self._init.rows(uniq[split:] - len(self._keys))
+        rows = rows[inverse]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         who = owner[starts]
         counts = np.diff(np.r_[starts, len(owner)]).astype(np.float32)
