@@ -236,7 +236,12 @@ class SubwordScheme:
         concatenated, and (n+1) offsets: word i owns ids[offsets[i]:offsets[i+1]]."""
         from vecsmith._batch import pack_words
 
-        blob, offsets = pack_words(words)
+        return self.packed_bucket_ids(*pack_words(words))
+
+    def packed_bucket_ids(self, blob: np.ndarray, offsets: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """`bucket_ids` of packed words (`vecsmith._batch.pack_words`): a few words take the
+        pure-Python path (no numba import in a fresh process), batches the compiled one."""
         if len(offsets) > 1:
             check_lengths(int(np.diff(offsets).max()) - 1, self.maxn)
         if use_compiled(len(offsets) - 1):

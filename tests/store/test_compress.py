@@ -166,6 +166,26 @@ def test_compressed_store_exports_to_fasttext(tmp_path, small):
                                small.get_many(words), atol=2e-6)
 
 
+def test_a_fresh_process_answers_a_few_words_without_the_compiler(small):
+    """`v[w]` was an AttributeError on a compressed store until numba was loaded; a few words
+    take the pure-Python n-gram path, the same answer as the compiled batch path."""
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from vecsmith import store; v = store.open(sys.argv[1]); "
+            "a = v['governmentally']; b = v.get_many(['australiana', v.word(3)]); "
+            "s = v.get_subwords('bushfires'); "
+            "print(json.dumps([a.tolist(), b.tolist(), s[0], 'numba' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, small.path], capture_output=True,
+                         text=True, check=True).stdout
+    a, b, subwords, numba = json.loads(out)
+    assert not numba
+    np.testing.assert_array_equal(np.float32(a), small.get_many(["governmentally"])[0])
+    np.testing.assert_array_equal(np.float32(b), small.get_many(["australiana", small.word(3)]))
+    assert subwords and all(g.startswith("<") or g.endswith(">") or len(g) >= small.minn
+                            for g in subwords)
+
+
 def test_opens_in_milliseconds(small):
     times = []
     for _ in range(5):

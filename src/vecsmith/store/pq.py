@@ -49,9 +49,10 @@ from functools import cached_property
 
 import numpy as np
 
-from vecsmith._batch import output_array
+from vecsmith._batch import output_array, pack_words
 from vecsmith.store.format import StoreFile, StoreFormatError
 from vecsmith.store.vectors import Vectors
+from vecsmith.subwords import SubwordScheme
 
 PQ_TENSORS = ("pq_word_codes", "pq_word_codebooks", "pq_word_scales")
 BLOCK = 1 << 15
@@ -138,6 +139,9 @@ class CompressedVectors(Vectors):
         self._ngrams = None
         self._prune = (len(self._keys), self._keys, self._keys) if has else (
             0, np.zeros(0, np.int32), np.zeros(0, np.int32))
+        # kept buckets map to themselves: get_subwords lists the kept n-grams by bucket id
+        self.subword_scheme = SubwordScheme(self.minn, self.maxn, self.bucket, 0, *self._prune,
+                                            eos_ngrams=self._eos_ngrams)
         self._index_checked = self._search_checked = False
         self._search_index = None
         self._device_matrix = None
@@ -412,6 +416,12 @@ class CompressedVectors(Vectors):
         return self.word_rows(np.arange(self.nwords))
 
     # -- lookups ---------------------------------------------------------------------------
+    def _lookup_small(self, raws: list[bytes], out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """A few words (`v[w]` before the compiler is loaded): the same path as batches, whose
+        n-gram ids take the pure-Python route for a few words."""
+        return self._lookup(*pack_words(raws), out=out)
+
     def _lookup(self, blob: np.ndarray, offsets: np.ndarray,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = len(offsets) - 1
@@ -426,10 +436,7 @@ class CompressedVectors(Vectors):
             out[known] = self.word_rows(found[known])
         if self._oov_error or known.all():
             return out, found
-        from vecsmith.subwords import compiled
-
-        ids, offs = compiled().word_bucket_ids(blob, offsets, self.minn, self.maxn, self.bucket,
-                                    self._eos_ngrams)
+        ids, offs = self.subword_scheme.packed_bucket_ids(blob, offsets)
         owner = np.repeat(np.arange(n), np.diff(offs))
         pos, ok = self._kept(ids)
         init = ~ok & self._untrained(ids)
