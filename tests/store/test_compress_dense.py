@@ -112,3 +112,48 @@ def test_corrupt_dense_tiers_raise_store_format_errors(tmp_path, dense):
     more = np.concatenate([codes, np.zeros((3, codes.shape[1]), np.uint8)])
     with pytest.raises(StoreFormatError, match="one per row of 'pq_ngram_codes'"):
         store.open(_save(tmp_path, "h.store", good, meta, pq_ngram_codes=more))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Some words in the dense tier (no codes), the rest coded (one stage: the tier starts
+    early)."""
+    out = tmp_path_factory.mktemp("m") / "mixed.store"
+    return store.open(compress(LEE, out, size="150kB", max_stages=1))
+
+
+def test_tier_words_carry_no_codes_and_search_stays_exact(mixed):
+    v = mixed
+    n_tier = v.compression["dense_tier"]["words"]
+    assert 0 < n_tier < len(v)
+    codes = v._store.tensors["pq_word_codes"]
+    assert len(codes) == len(v) - n_tier  # the codes start after the tier's words
+    t = v._store.tensors
+    hand = np.asarray(t["word_q16"], np.float32) * np.asarray(t["word_q16_scales"])[:, None]
+    np.testing.assert_array_equal(v.word_rows(np.arange(n_tier)), hand)
+    rows = v.vectors
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    for word in (v.word(0), v.word(n_tier - 1), v.word(n_tier), v.word(len(v) - 1)):
+        i = v.word_id(word)
+        sims = unit @ unit[i]
+        sims[i] = -np.inf
+        want = [v.word(int(j)) for j in np.argsort(-sims, kind="stable")[:5]]
+        got = v.most_similar(word, k=5)
+        assert [w for w, _ in got] == want
+        np.testing.assert_allclose([s for _, s in got], np.sort(sims)[::-1][:5], rtol=1e-5)
+
+
+def test_codes_that_do_not_fit_the_tier_raise_store_format_errors(tmp_path, mixed):
+    good = {k: np.array(a) for k, a in mixed._store.tensors.items()}
+    meta = dict(mixed._store.metadata)
+    codes = good["pq_word_codes"]
+    extra = np.zeros((len(mixed) - len(codes) + 1, codes.shape[1]), np.uint8)
+    with pytest.raises(StoreFormatError, match=r"rows for \d+ words"):  # more codes than words
+        store.open(_save(tmp_path, "a.store", good, meta,
+                         pq_word_codes=np.concatenate([codes, extra])))
+    with pytest.raises(StoreFormatError, match="the dense tier holds"):  # a gap before codes
+        store.open(_save(tmp_path, "b.store", good, meta, pq_word_codes=codes[1:].copy()))
+    stage = {"pq_word_res1_codes": codes[:3].copy(),
+             "pq_word_res1_codebooks": good["pq_word_codebooks"]}
+    with pytest.raises(StoreFormatError, match="with residual stages"):
+        store.open(_save(tmp_path, "c.store", good, meta, **stage))

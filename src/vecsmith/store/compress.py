@@ -460,7 +460,8 @@ def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
             break
         # the cutoff benefit t such that rows with benefit >= t fit (two codebooks at most)
         both = np.sort(np.concatenate([cand_w, cand_g]))[::-1]
-        if not len(both) or both[0] <= 0:
+        both = both[both > 0]  # rows of no weight (e.g. words already stored dense) get none
+        if not len(both):
             break
         lo, hi = 0, len(both)
         while lo < hi:  # most rows whose cost (rows + books) fits
@@ -494,15 +495,15 @@ def _residual_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, m: int,
 def _dense_plan(word_w: np.ndarray, ngram_w: np.ndarray, room: int, dim: int, m: int
                 ) -> tuple[int, np.ndarray]:
     """Which rows go to the dense tier (int16 + a float32 scale), greedily by weight per byte
-    (weights as in `_residual_plan`). A word costs 2·dim + 4 bytes (it keeps its code: search
-    scores codes); an n-gram row 2·dim + 8 less its code (the caller's reserve for residual
-    stages shrinks by the stages dense rows no longer need).
+    (weights as in `_residual_plan`). A word costs 2·dim + 4 bytes less its code (search scores
+    the tier's words exactly); an n-gram row 2·dim + 8 less its code (the caller's reserve for
+    residual stages shrinks by the stages dense rows no longer need).
     Returns the count of the first words and the sorted n-gram positions."""
     ww = np.asarray(word_w, np.float64)
     ww = np.minimum.accumulate(ww / ww.sum()) if len(ww) and ww.sum() > 0 else np.zeros(len(ww))
     gw = np.asarray(ngram_w, np.float64)
     gw = gw / gw.sum() if len(gw) and gw.sum() > 0 else np.zeros(len(gw))
-    cw, cg = 2 * dim + 4, 2 * dim + 8 - m
+    cw, cg = 2 * dim + 4 - m, 2 * dim + 8 - m
     gorder = np.argsort(-gw, kind="stable")
     benefit = np.concatenate([ww / cw, gw[gorder] / cg])
     cost = np.concatenate([np.full(len(ww), cw), np.full(len(gw), cg)])
@@ -665,7 +666,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         dense_bytes = nw * dim * 4
         if nw == n_all and room >= 2 * dense_bytes:  # every word fits exactly: store it so
             dense = wv
-            room -= dense_bytes
+            room -= dense_bytes - nw * m  # (without its codes)
         # the dense tier, once residual stages on every row would still leave room
         full_res = max_stages * (nw * m + len(keys) * (m + 4) + 2 * wq.books.size * 2)
         if dense_tier and room > full_res:
@@ -676,7 +677,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                 q16_words, q16_at = w_, at_
                 reserve = max_stages * ((len(keys) - len(at_)) * (m + 4) + wq.books.size * 2
                                         + (0 if w_ else nw * m + wq.books.size * 2))
-            room -= q16_words * (2 * dim + 4) + len(q16_at) * (2 * dim + 8 - m)
+            room -= q16_words * (2 * dim + 4 - m) + len(q16_at) * (2 * dim + 8 - m)
         word_w = np.zeros(nw) if dense is not None or q16_words else tok[kept_words]
         ngram_w = key_score.copy()
         ngram_w[q16_at] = 0.0
@@ -746,7 +747,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         specs.append(TensorSpec(name, array.dtype, array.shape))
         chunks.append((name, array))
 
-    put("pq_word_codes", wcodes, np.uint8)
+    # the dense tier's words need no codes (the reader scores them exactly)
+    put("pq_word_codes", wcodes[nw if dense is not None else q16_words :], np.uint8)
     put("pq_word_codebooks", books, np.float16)
     put("pq_word_scales", scales16, np.float16)
     put("norms", wnorms, np.float32)

@@ -7,7 +7,8 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 
 | name | dtype, shape | what |
 |---|---|---|
-| `pq_word_codes` | U8 (nwords, M) | codes of the unit word rows |
+| `pq_word_codes` | U8 (nwords − F, M) | codes of the unit rows of words F..nwords−1; the first F |
+| | | words (F ≤ the dense tier's rows; no word residual stages then) have none |
 | `pq_word_codebooks` | F16 (M, ksub, dsub) | centroids of each sub-vector |
 | `pq_word_scales` | F16 (nwords,) | length of each original word vector |
 | `norms` | F32 (nwords,) | length of each decoded word vector (what search divides by) |
@@ -104,9 +105,11 @@ class CompressedVectors(Vectors):
             raise StoreFormatError(self.path, 8, f"compressed store lacks tensors {missing}")
         self.dim = int(meta.get("dim", 0))
         codes, books = t["pq_word_codes"], t["pq_word_codebooks"]
-        self.nwords = len(codes)
-        self._codes, self._books = codes, books
         self._scales = t["pq_word_scales"]
+        self.nwords = len(self._scales) if self._scales.ndim == 1 else 0
+        self._codes, self._books = codes, books
+        # codes cover the last len(codes) words; the first ones live in the dense tier only
+        self._first_coded = self.nwords - len(codes) if codes.ndim == 2 else 0
         self._blob, self._offsets, self._table = (t["vocab_blob"], t["vocab_offsets"],
                                                   t["word_table"])
         self._norms = t["norms"]
@@ -160,8 +163,8 @@ class CompressedVectors(Vectors):
         if not books_ok(c, b):
             raise self._bad(f"'pq_word_codes' {c.dtype} {c.shape} / 'pq_word_codebooks' {b.dtype} "
                             f"{b.shape} do not make {self.dim}-dim rows")
-        if self._scales.shape != (self.nwords,) or self._norms.shape != (self.nwords,):
-            raise self._bad("'pq_word_scales'/'norms' lengths disagree with 'pq_word_codes'")
+        if self._scales.ndim != 1 or self._norms.shape != (self.nwords,):
+            raise self._bad("'pq_word_scales'/'norms' are not one value a word")
         o = self._offsets
         if o.shape != (self.nwords + 1,) or o.dtype != np.int64 or (
                 self.nwords and (o[0] != 0 or o[-1] != len(self._blob)
@@ -185,6 +188,12 @@ class CompressedVectors(Vectors):
             raise self._bad(f"'word_dense' {d.dtype} {d.shape} does not fit the word rows")
         self._validate_q16()
         self._validate_init()
+        first = self._first_coded  # words without codes must be in a dense tier, unrefined
+        tier = max(0 if d is None else len(d), 0 if self._wq16 is None else len(self._wq16))
+        if first < 0 or first > tier or (first and self._word_res):
+            raise self._bad(f"'pq_word_codes' has {len(c)} rows for {self.nwords} words, and "
+                            f"the dense tier holds {tier}" + (" with residual stages"
+                                                              if first and self._word_res else ""))
         last = self.nwords
         for codes, books in self._word_res:
             if books is None or not books_ok(codes, books) or len(codes) > last:
@@ -327,7 +336,15 @@ class CompressedVectors(Vectors):
         """Decoded float32 vectors of word ids."""
         ids = np.asarray(ids, dtype=np.int64)
         self._check_index()
-        unit = self._unrotate(decode(self._codes[ids], self._word_books))
+        first = self._first_coded
+        if first:  # words before `first` have no codes: the dense tier sets them below
+            unit = np.zeros((len(ids), self.dim), np.float32)
+            coded = np.flatnonzero(ids >= first)
+            if len(coded):
+                unit[coded] = self._unrotate(decode(self._codes[ids[coded] - first],
+                                                    self._word_books))
+        else:
+            unit = self._unrotate(decode(self._codes[ids], self._word_books))
         for codes, books in self._word_res:
             sel = np.flatnonzero(ids < len(codes))
             if not len(sel):
@@ -465,15 +482,21 @@ class CompressedVectors(Vectors):
         """Cosine of words start..stop to a unit query, by asymmetric distance: a table of the
         query's dot product with every centroid, summed over each row's codes."""
         q = np.asarray(q_unit, dtype=np.float32)
-        if self._rotation is not None:
-            q = self._rotation @ q
-        books = self._word_books
-        m, _, dsub = books.shape
-        table = np.einsum("mkd,md->mk", books, q.reshape(m, dsub))
-        codes = self._codes[start:stop].astype(np.intp)
-        dots = table[np.arange(m), codes].sum(axis=1)
-        ratio = self._unit_ratio[start:stop]
-        scores = dots * ratio
+        first = min(max(self._first_coded, start), stop)
+        scores = np.empty(stop - start, np.float32)
+        if first > start:  # the dense tier's words: exact cosines of the decoded rows
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scores[: first - start] = (self.word_rows(np.arange(start, first)) @ q
+                                           ) / self._norms[start:first]
+        if stop > first:
+            if self._rotation is not None:
+                q = self._rotation @ q
+            books = self._word_books
+            m, _, dsub = books.shape
+            table = np.einsum("mkd,md->mk", books, q.reshape(m, dsub))
+            codes = self._codes[first - self._first_coded : stop - self._first_coded]
+            dots = table[np.arange(m), codes.astype(np.intp)].sum(axis=1)
+            scores[first - start :] = dots * self._unit_ratio[first:stop]
         scores[~np.isfinite(scores)] = -np.inf
         return scores
 
