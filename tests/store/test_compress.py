@@ -151,6 +151,25 @@ def test_a_store_made_by_subword_transfer_compresses(tmp_path):
     full = store.open(src)
     unseen = ["glovelike", "unbelievablest", "recompressing"]
     assert cos(v.get_many(unseen), full.get_many(unseen)).mean() > 0.6
+    # transferred rows are a fit already: no refit by default, and the store says so
+    assert v.compression["refit"] is False and v.metadata["ngram_source"] == "fitted"
+    again = store.open(compress(v, tmp_path / "again.store", size="150kB", pq_subvectors=25))
+    assert again.compression["refit"] is False  # the provenance survives a second pass
+    forced = store.open(compress(src, tmp_path / "forced.store", size="200kB",
+                                 pq_subvectors=25, refit=True))
+    assert forced.compression["refit"] is True
+    # the reason: refitting transferred rows to the dropped words moves unknown words away
+    probe = [f"{w}ness" for w in words[500:800]] + [f"re{w}s" for w in words[500:800]]
+    plain = store.open(compress(src, tmp_path / "plain.store", size="200kB", pq_subvectors=25))
+    assert (cos(plain.get_many(probe), full.get_many(probe)).mean()
+            > cos(forced.get_many(probe), full.get_many(probe)).mean())
+
+
+def test_the_refit_is_on_for_fasttexts_own_ngrams(tmp_path, small):
+    assert small.compression["refit"] is True and small.metadata["ngram_source"] == "fasttext"
+    converted = store.convert_fasttext(load_model(LEE), tmp_path / "lee.store", quiet=True)
+    v = store.open(compress(converted, tmp_path / "c.store", size="40kB", max_ngrams=600))
+    assert v.compression["refit"] is True and v.metadata["ngram_source"] == "fasttext"
 
 
 def test_compressed_store_exports_to_fasttext(tmp_path, small):

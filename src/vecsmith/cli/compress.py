@@ -69,8 +69,10 @@ def compress(
                                    help="Mark the n-gram rows training never moved (one bit a "
                                         "bucket) and regenerate them from fastText's seed "
                                         "when read, instead of dropping them."),
-    refit: bool = typer.Option(True, "--refit/--no-refit",
-                               help="Least-squares refit of the kept n-gram rows."),
+    refit: bool | None = typer.Option(None, "--refit/--no-refit", show_default=False,
+                                      help="Least-squares refit of the kept n-gram rows "
+                                           "(default: on; off for a store made by `vecsmith "
+                                           "transfer`, whose rows are a fit already)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and k-means."),
     fmt: str = typer.Option("store", "--format",
                             help="store (vecsmith) or ftz (a quantized fastText file the "

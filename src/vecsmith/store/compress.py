@@ -94,6 +94,7 @@ class _Source:
     word_vectors: object  # (ids) -> float32 rows
     bucket_rows: object  # (bucket ids) -> float32 rows (zeros where the source has none)
     matrix_words: int  # word rows before the buckets in the fastText matrix it came from
+    fitted_ngrams: bool = False  # n-gram rows fitted to the words (`vecsmith transfer`)
 
 
 def _open_source(source) -> _Source:
@@ -140,11 +141,16 @@ def _open_source(source) -> _Source:
             return np.asarray(v.vectors[np.asarray(ids, np.int64)], dtype=np.float32)
     counts = v.counts
     init = getattr(v, "_init", None)  # a compressed store remembers its source's layout
+    # n-gram rows are fastText's own in a store converted from a .bin (and in a compressed
+    # store of one, which says so); a store made by `vecsmith transfer` has fitted ones
+    meta = v.metadata
+    fitted = meta.get("ngram_source", "fitted" if v.has_ngrams and not meta.get(
+        "source_format", "").startswith("fasttext") else "fasttext") == "fitted"
     return _Source(v.words, None if counts is None else np.asarray(counts, np.int64), v.dim,
                    v.minn, v.maxn, v.bucket if v.has_ngrams else 0,
-                   v.metadata.get("eos_ngrams", "0") == "1", os.path.basename(v.path),
+                   meta.get("eos_ngrams", "0") == "1", os.path.basename(v.path),
                    "vecsmith-store", vecs, v.bucket_rows,
-                   len(v.words) if init is None else init.word_rows)
+                   len(v.words) if init is None else init.word_rows, fitted)
 
 
 # ------------------------------------------------------------------------------- sizing
@@ -524,7 +530,7 @@ def _words_bytes(words: list[str], m: int, with_counts: bool) -> int:
 def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
-             refit: bool = True, refit_iters: int = 30, damping: float = 0.01,
+             refit: bool | None = None, refit_iters: int = 30, damping: float = 0.01,
              word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
              dense_tier: bool = True, untrained: bool = True, checksum: bool = True,
@@ -535,6 +541,9 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     `pq_subvectors` (default dim/3 when it divides) sub-vectors of `bits` bits each;
     `word_share` of the room goes to the vocabulary, the rest to n-gram rows; `oov_floor` is
     the weight unseen words get in n-gram scoring and refit, against 1 for the tokens;
+    `refit` (default: on unless the source's n-gram rows were fitted to its words, as
+    `vecsmith transfer` fits them: refitting those to the dropped words costs unknown words
+    more than it gains);
     `holdout` of the dropped words are kept out of the refit to measure quality on words it did
     not see; the refit keeps the iterate with the best mix of fitted and held-out cosine
     (`heldout_weight` on the held-out side). `residual_share` of the room (and whatever the
@@ -555,6 +564,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
         raise CompressError("need 0 <= residual_share < 1 and 0 <= max_stages <= 8")
     budget = None if size is None else parse_size(size)
     src = _open_source(source)
+    if refit is None:
+        refit = not src.fitted_ngrams
     n_all, dim = len(src.words), src.dim
     if n_all == 0:
         raise CompressError("the source has no words")
@@ -787,6 +798,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
             "nwords": nw, "ngram_rows": len(keys), "eos_ngrams": int(src.eos_ngrams),
             "oov": "fasttext-kept" if gq is not None else "error", "search_index": "pq-adc",
             "source": src.name, "source_format": src.fmt,
+            "ngram_source": "fitted" if src.fitted_ngrams else "fasttext",
             "source_sha256": file_sha256(src_path) if checksum and src_path and os.path.isfile(src_path) else "",
             "compression": json.dumps(report, separators=(",", ":"))}
     if gq is not None and init is not None:
