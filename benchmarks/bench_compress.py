@@ -163,8 +163,8 @@ def word_lists(model_words: list[str], held: Path, n_cand: int) -> dict:
 
 def trained_oov(model_path: Path, words: list[str], oov: list[str]) -> list[bool]:
     """Which OOV words have an n-gram in a bucket some vocabulary word uses: the others'
-    original vectors are means of untrained rows (zero or fastText's small random init), which
-    no compressor keeps."""
+    original vectors are means of untrained rows (zero or fastText's small seeded init), which
+    compress-fasttext drops and vecsmith regenerates (`vecsmith.fasttext.init_rows`)."""
     from vecsmith._batch import pack_words
     from vecsmith.fasttext import load_model
     from vecsmith.subwords import compiled

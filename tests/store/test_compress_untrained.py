@@ -232,3 +232,18 @@ def test_cli_marks_or_drops_untrained_rows(trained, tmp_path):
         assert ("ngram_init" in store.open(out)._store.tensors) is marked
     info = runner.invoke(app, ["info", str(tmp_path / "--untrained.store")])
     assert info.exit_code == 0 and "fasttext-uniform" in info.output  # the layout, in the metadata
+
+
+def test_opening_a_store_with_untrained_marks_stays_light(compressed):
+    """The layout is checked at open: that imports `vecsmith.fasttext.init_rows` only, not the
+    fastText reader (the package loads its names lazily), nor numba."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vecsmith import store; v = store.open(sys.argv[1]); "
+            "assert v._init is not None; "
+            "print(sorted(m for m in ('vecsmith.fasttext.model', 'vecsmith.fasttext.format', "
+            "'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, compressed[1].path], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"

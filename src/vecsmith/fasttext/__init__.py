@@ -4,10 +4,33 @@
     >>> m = load_model("cc.en.300.bin")          # opens in about a second, matrices stay on disk
     >>> m.get_word_vector("unseenword")          # n-gram average, bit-identical to fastText
     >>> m.get_word_vectors(["many", "words"])   # one compiled call for a whole batch
+
+The names below load their module on first use, so a light submodule (`init_rows`, which a
+compressed store's reader needs) does not import the whole reader.
 """
 
-from vecsmith.fasttext.format import Args, FastTextFormatError, ModelFile, read_model_file
-from vecsmith.fasttext.model import FastTextModel, load_model
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vecsmith.fasttext.format import Args, FastTextFormatError, ModelFile, read_model_file
+    from vecsmith.fasttext.model import FastTextModel, load_model
+
+_HOME = {"Args": "format", "FastTextFormatError": "format", "ModelFile": "format",
+         "read_model_file": "format", "FastTextModel": "model", "load_model": "model"}
 __all__ = ["Args", "FastTextFormatError", "FastTextModel", "ModelFile", "load_model",
            "read_model_file"]
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'vecsmith.fasttext' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vecsmith.fasttext.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

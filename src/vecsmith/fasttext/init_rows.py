@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 
@@ -29,11 +30,12 @@ _M = 2147483647  # minstd_rand: x ← 48271·x mod (2³¹ − 1)
 _A = 48271
 _A2 = _A * _A % _M  # one value takes two draws
 _R = 2147483646.0  # max − min + 1 of minstd_rand
-_R2 = float(np.longdouble(_R) * np.longdouble(_R))  # libstdc++ multiplies in long double
+_R2 = float(4611686009837453316)  # r·r: exact in libstdc++'s long double, then to double
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 MAX_BLOCKS = 11  # 10 blocks and the remainder (-thread 11 and more draw it too)
 
 
+@cache
 def _jump_tables() -> list[np.ndarray]:
     """_A2^(i·256^k) mod M for i < 256, k < 5: any power up to 2⁴⁰ in five products."""
     tables = []
@@ -47,14 +49,11 @@ def _jump_tables() -> list[np.ndarray]:
     return tables
 
 
-_TABLES = _jump_tables()
-
-
 def _a2_power(pos: np.ndarray) -> np.ndarray:
     """A2^pos mod M (uint64), pos < 2⁴⁰: the state `pos` values (2·pos draws) further on."""
     pos = pos.astype(np.uint64)
     x = np.ones(pos.shape, np.uint64)
-    for k, table in enumerate(_TABLES):
+    for k, table in enumerate(_jump_tables()):
         x = x * table[(pos >> np.uint64(8 * k)) & np.uint64(255)] % np.uint64(_M)
     return x
 

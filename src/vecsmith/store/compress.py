@@ -1,6 +1,6 @@
 """Tiny stores: prune words and n-grams, refit the kept n-grams, product-quantize the rows.
 
-Four steps, each measured in `benchmarks/RESULTS.md`:
+Seven steps, each measured in `benchmarks/RESULTS.md`:
 
 1. **Words**: the most frequent words are kept; their final vectors (as `get_word_vector` gives
    them) are stored as unit rows coded by a product quantizer plus a float16 length.
@@ -14,7 +14,9 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    min Σ_w u_w ‖mean_{g∈K_w} x_g − v_w‖² + λ‖X − X₀‖², by block CGLS from the original rows
    X₀, stopped at the best weighted cosine on held-out dropped words (which stand for unseen
    words). A dropped n-gram is left out of an unknown word's mean (the reader's rule,
-   `vecsmith.store.pq`), not counted as a zero row.
+   `vecsmith.store.pq`), not counted as a zero row. Skipped by default when the source's rows
+   were themselves fitted to its words (`vecsmith transfer`): refitting those to the dropped
+   words moves unknown words away from the source (GloVe: OOV cosine 0.86 against 0.999).
 4. **Product quantization**: k-means per sub-vector (faiss), uint8 codes, float16 codebooks,
    optionally an OPQ rotation learned first.
 5. **More bytes where lookups land**: residual PQ stages (each codes what the stages before
@@ -22,7 +24,8 @@ Four steps, each measured in `benchmarks/RESULTS.md`:
    greedily by weight per byte in `residual_share` of the room plus whatever is left; when
    every word fits twice over in what is left, the words are stored exactly (float32).
 6. **Dense tier**: when residual stages on every row would still leave room, the most used
-   rows are stored as int16 with one float32 scale a row (absmax / 32767), the rest as before.
+   rows are stored as int16 with one float32 scale a row (absmax / 32767), the rest as before;
+   the tier's words keep no PQ code (search scores them from their int16 rows).
 7. **Untrained rows**: buckets no vocabulary n-gram hashes to keep fastText's seeded initial
    values; one bit a bucket marks them and the reader regenerates them bit for bit
    (`vecsmith.fasttext.init_rows`), so unknown words made of them match fastText.

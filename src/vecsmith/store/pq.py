@@ -35,11 +35,12 @@ vocabulary tensors of every store, `vecsmith.store.format`):
 
 Unknown words: the mean of their **kept** n-gram rows; dropped n-grams are left out of the
 mean (fastText's own rule for pruned `.ftz` models), so they do not pull the vector to zero.
-A word none of whose n-grams is kept gets zeros. Rows training never moved (`ngram_init`) are
-regenerated bit for bit from fastText's seed and count in the mean, as in fastText. Residual stages (more bytes for the rows
-most lookups hit) add their decoded centroids to the rows they cover. The dense tier (int16 and a float32 scale
-a row: 16 significant bits against float16's 11, for 4 bytes more a row) holds the rows
-most lookups hit when the budget is large. Metadata `compression` (JSON) says what was
+A word none of whose n-grams is kept gets zeros. Rows training never moved (`ngram_init`)
+are regenerated bit for bit from fastText's seed and count in the mean, as in fastText.
+Residual stages (more bytes for the rows most lookups hit) add their decoded centroids to
+the rows they cover. The dense tier (int16 and a float32 scale a row: 16 significant bits
+against float16's 11, for 4 bytes more a row) holds the rows most lookups hit when the budget
+is large; its words need no codes, search scores them from their int16 rows. Metadata `compression` (JSON) says what was
 kept and the quality measured when the store was written.
 """
 
@@ -312,7 +313,9 @@ class CompressedVectors(Vectors):
                 "source": meta.get("source", ""), "source_format": meta.get("source_format", ""),
                 "ngram_rows": 0 if self._keys is None else len(self._keys),
                 "subwords": subwords, "file_size": self._store.file_size,
-                "search": "asymmetric distance on the word codes (exact for the decoded rows)",
+                "search": ("exact for the dense tier's words, " if self._first_coded else "")
+                + "asymmetric distance on the word codes, best candidates re-scored exactly "
+                  "from the decoded rows",
                 "tensor_bytes": sizes, **self.compression}
 
     def __repr__(self) -> str:
@@ -479,8 +482,9 @@ class CompressedVectors(Vectors):
 
     # -- neighbours ------------------------------------------------------------------------
     def cosines(self, q_unit: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Cosine of words start..stop to a unit query, by asymmetric distance: a table of the
-        query's dot product with every centroid, summed over each row's codes."""
+        """Cosine of words start..stop to a unit query: exact for the dense tier's words (no
+        codes), else by asymmetric distance, a table of the query's dot product with every
+        centroid summed over each row's codes."""
         q = np.asarray(q_unit, dtype=np.float32)
         first = min(max(self._first_coded, start), stop)
         scores = np.empty(stop - start, np.float32)
