@@ -163,10 +163,16 @@ def test_a_store_made_by_subword_transfer_compresses(tmp_path):
     plain = store.open(compress(src, tmp_path / "plain.store", size="200kB", pq_subvectors=25))
     assert (cos(plain.get_many(probe), full.get_many(probe)).mean()
             > cos(forced.get_many(probe), full.get_many(probe)).mean())
+    # dropped words come back only as well as the fit did: words get more of the room
+    fasttexts = store.open(compress(src, tmp_path / "ws.store", size="200kB", pq_subvectors=25,
+                                    word_share=0.04))
+    assert plain.compression["word_share"] == 0.3 and len(fasttexts) < len(plain)
 
 
 def test_the_refit_is_on_for_fasttexts_own_ngrams(tmp_path, small):
     assert small.compression["refit"] is True and small.metadata["ngram_source"] == "fasttext"
+    assert store.open(compress(LEE, tmp_path / "d.store", size="40kB")).compression[
+        "word_share"] == 0.04
     converted = store.convert_fasttext(load_model(LEE), tmp_path / "lee.store", quiet=True)
     v = store.open(compress(converted, tmp_path / "c.store", size="40kB", max_ngrams=600))
     assert v.compression["refit"] is True and v.metadata["ngram_source"] == "fasttext"

@@ -534,7 +534,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
              max_words: int | None = None, max_ngrams: int | None = None,
              pq_subvectors: int | None = None, bits: int = 8, opq: bool = False,
              refit: bool | None = None, refit_iters: int = 30, damping: float = 0.01,
-             word_share: float = 0.04, oov_floor: float = 1.0, holdout: float = 0.05,
+             word_share: float | None = None, oov_floor: float = 1.0, holdout: float = 0.05,
              heldout_weight: float = 0.5, residual_share: float = 0.1, max_stages: int = 3,
              dense_tier: bool = True, untrained: bool = True, checksum: bool = True,
              seed: int = 0) -> Path:
@@ -542,7 +542,10 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
 
     `size`: the whole file's bound (e.g. "25MB"; None: only `max_words`/`max_ngrams` bound it).
     `pq_subvectors` (default dim/3 when it divides) sub-vectors of `bits` bits each;
-    `word_share` of the room goes to the vocabulary, the rest to n-gram rows; `oov_floor` is
+    `word_share` of the room goes to the vocabulary, the rest to n-gram rows (default 0.04 for
+    fastText's own n-grams, whose dropped words come back at cosine ≈ 0.99; 0.3 for n-grams
+    fitted by `vecsmith transfer`, from which dropped words come back only as well as the fit
+    did, so words are worth more of the room); `oov_floor` is
     the weight unseen words get in n-gram scoring and refit, against 1 for the tokens;
     `refit` (default: on unless the source's n-gram rows were fitted to its words, as
     `vecsmith transfer` fits them: refitting those to the dropped words costs unknown words
@@ -561,7 +564,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     t0 = time.perf_counter()
     if not 1 <= bits <= 8:
         raise CompressError(f"bits must be 1..8 (codes are one byte), got {bits}")
-    if not 0.0 < word_share <= 1.0 or not 0.0 <= holdout < 1.0:
+    if not (word_share is None or 0.0 < word_share <= 1.0) or not 0.0 <= holdout < 1.0:
         raise CompressError("need 0 < word_share <= 1 and 0 <= holdout < 1")
     if not 0.0 <= residual_share < 1.0 or not 0 <= max_stages <= 8:
         raise CompressError("need 0 <= residual_share < 1 and 0 <= max_stages <= 8")
@@ -569,6 +572,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     src = _open_source(source)
     if refit is None:
         refit = not src.fitted_ngrams
+    if word_share is None:
+        word_share = 0.3 if src.fitted_ngrams else 0.04
     n_all, dim = len(src.words), src.dim
     if n_all == 0:
         raise CompressError("the source has no words")
@@ -627,7 +632,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     # refit the kept rows on dropped words (the most frequent ones plus a random sample)
     report: dict = {"kept_words": int(nw), "source_words": n_all, "kept_ngrams": len(keys),
                     "source_buckets": int(src.bucket), "subvectors": m, "bits": bits,
-                    "opq": opq, "refit": bool(refit and len(keys)),
+                    "opq": opq, "refit": bool(refit and len(keys)), "word_share": word_share,
                     "dropped_ngram_rule": "left out of the mean",
                     "untrained_ngrams": 0 if init is None else int(
                         np.unpackbits(init_bits).sum())}
