@@ -254,6 +254,10 @@ def test_corrupt_compressed_stores_raise_store_format_errors(tmp_path, small):
     save_file(missing, tmp_path / "d.store", metadata=meta)
     with pytest.raises(StoreFormatError, match="lacks tensors"):
         store.open(tmp_path / "d.store")
+    for report in ("[1]", "[" * 100_000, "{"):  # the report is for humans: unreadable is empty
+        save_file(good, tmp_path / "e.store", metadata=dict(meta, compression=report))
+        v = store.open(tmp_path / "e.store")
+        assert v.compression == {} and v.describe()["words"] == len(small)
 
 
 def test_decode_matches_the_layout():

@@ -205,6 +205,7 @@ def test_corrupt_untrained_marks_raise_store_format_errors(compressed, tmp_path)
         ("d", good, {"init_rows": "{"}, "metadata 'init_rows'"),
         ("e", good, {"init_rows": meta["init_rows"].replace('"seed":0', '"seed":-1')},
          "out of range"),
+        ("h", good, {"init_rows": "[" * 100_000}, "metadata 'init_rows'"),  # too deep
         ("f", good, {"init_rows": InitLayout(v._init.matrix_rows + 1, v._init.word_rows, 9, 0,
                                              3).to_json()}, "buckets of 9 dims"),
     ]

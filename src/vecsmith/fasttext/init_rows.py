@@ -140,7 +140,8 @@ class InitLayout:
             raise ValueError("init rows: expected rule 'fasttext-uniform' and integer "
                              f"{', '.join(fields)}")
         lay = cls(*(d[f] for f in fields))
-        if not (0 <= lay.word_rows < lay.matrix_rows <= 1 << 40 and 1 <= lay.dim <= 1 << 16
+        if not (0 <= lay.word_rows < lay.matrix_rows and 1 <= lay.dim <= 1 << 16
+                and lay.matrix_rows * lay.dim < 1 << 40  # positions the jump tables reach
                 and 0 <= lay.seed < _M and 1 <= lay.blocks <= MAX_BLOCKS):
             raise ValueError(f"init rows: {lay} out of range")
         return lay

@@ -249,7 +249,7 @@ class CompressedVectors(Vectors):
 
         try:
             lay = InitLayout.from_json(text)
-        except ValueError as e:  # JSONDecodeError included
+        except (ValueError, RecursionError) as e:  # JSONDecodeError included; deep nesting
             raise self._bad(f"metadata 'init_rows': {e}") from None
         if lay.dim != self.dim or lay.matrix_rows - lay.word_rows != self.bucket:
             raise self._bad(f"metadata 'init_rows' is for {lay.matrix_rows - lay.word_rows} "
@@ -293,9 +293,10 @@ class CompressedVectors(Vectors):
     def compression(self) -> dict:
         """What `compress` kept and the quality it measured (from the metadata)."""
         try:
-            return json.loads(self._store.metadata.get("compression", "{}"))
-        except json.JSONDecodeError:
+            report = json.loads(self._store.metadata.get("compression", "{}"))
+        except (json.JSONDecodeError, RecursionError):
             return {}
+        return report if isinstance(report, dict) else {}
 
     def describe(self) -> dict:
         """File facts and the compression report, for `vecsmith info` and humans."""
