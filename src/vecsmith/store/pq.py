@@ -274,7 +274,9 @@ class CompressedVectors(Vectors):
         for codes, books, name in ((self._codes, self._books, "pq_word_codes"),
                                    (self._ngram_codes, self._ngram_books, "pq_ngram_codes"),
                                    *stages):
-            if codes is not None and codes.size and int(codes.max()) >= books.shape[1]:
+            # a full codebook takes every uint8: only smaller ones need the scan of all codes
+            if (codes is not None and codes.size and books.shape[1] < 256
+                    and int(codes.max()) >= books.shape[1]):
                 raise self._bad(f"'{name}' holds codes beyond its codebook")
         n_keys = 0 if self._keys is None else len(self._keys)
         for _, _, rows in self._ngram_res:
