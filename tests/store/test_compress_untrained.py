@@ -125,6 +125,12 @@ def test_another_seed_is_found_only_with_that_seed(trained):
     assert find_layout(rows, unused, m.nwords, BUCKET, 9, seed=7).blocks == 3
 
 
+def test_rows_come_the_same_in_chunks():
+    rows = np.arange(3, 40) * 5
+    np.testing.assert_array_equal(init_rows(rows, 400, 9, 3, 7, chunk=4),
+                                  init_rows(rows, 400, 9, 3, 7))
+
+
 def test_layout_json_is_checked():
     lay = InitLayout(100, 10, 9, 0, 3)
     assert InitLayout.from_json(lay.to_json()) == lay
@@ -163,6 +169,17 @@ def test_unknown_words_of_untrained_ngrams_come_back_as_fasttexts(compressed):
     assert not np.isin(untrained, v.kept_buckets).any()
     # vocabulary and trained n-grams read the same with or without the bitmap
     np.testing.assert_array_equal(v.get_many(m.words[:60]), without.get_many(m.words[:60]))
+
+
+def test_ngram_vectors_list_what_an_unknown_word_averages(compressed):
+    m, v, _ = compressed
+    untrained = untrained_rows(_rows(m), _unused(m), v._init)
+    for word in _oov_of_untrained(m, untrained, 3):
+        strings, ids = v.get_subwords(word)
+        assert strings and np.isin(ids, untrained).all()
+        rows = np.stack([r for _, r in v.get_ngram_vectors([word])])
+        np.testing.assert_array_equal(rows, v._init.rows(ids))
+        np.testing.assert_allclose(rows.mean(axis=0), v[word], rtol=1e-6, atol=1e-9)
 
 
 def test_exported_bin_keeps_the_untrained_rows(compressed, tmp_path):
@@ -206,6 +223,8 @@ def test_corrupt_untrained_marks_raise_store_format_errors(compressed, tmp_path)
         ("e", good, {"init_rows": meta["init_rows"].replace('"seed":0', '"seed":-1')},
          "out of range"),
         ("h", good, {"init_rows": "[" * 100_000}, "metadata 'init_rows'"),  # too deep
+        ("i", dict(good, ngram_init=_padding_set(bits, v._init.drawn_buckets)), {},
+         "past the .* drawn"),
         ("f", good, {"init_rows": InitLayout(v._init.matrix_rows + 1, v._init.word_rows, 9, 0,
                                              3).to_json()}, "buckets of 9 dims"),
     ]
@@ -216,6 +235,14 @@ def test_corrupt_untrained_marks_raise_store_format_errors(compressed, tmp_path)
     save_file(good, tmp_path / "g.store", metadata=lacking)
     with pytest.raises(StoreFormatError, match="together"):
         store.open(tmp_path / "g.store")
+
+
+def _padding_set(bits: np.ndarray, n_bits: int) -> np.ndarray:
+    """The bitmap with a bit set past the last drawn bucket (in the last byte's padding)."""
+    assert n_bits % 8, "this model's drawn buckets fill whole bytes"
+    out = bits.copy()
+    out[-1] |= np.uint8(0x80)
+    return out
 
 
 def test_cli_marks_or_drops_untrained_rows(trained, tmp_path):
@@ -231,6 +258,9 @@ def test_cli_marks_or_drops_untrained_rows(trained, tmp_path):
         assert res.exit_code == 0, res.output
         assert (json.loads(res.stdout)["untrained_ngrams"] > 0) is marked
         assert ("ngram_init" in store.open(out)._store.tensors) is marked
+    res = runner.invoke(app, ["compress", str(trained[(3, 0)]), str(tmp_path / "m.ftz"),
+                              "--format", "ftz", "--size", "none", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["untrained_ngrams"] == 0  # no marks
     info = runner.invoke(app, ["info", str(tmp_path / "--untrained.store")])
     assert info.exit_code == 0 and "fasttext-uniform" in info.output  # the layout, in the metadata
 

@@ -68,7 +68,8 @@ def compress(
     untrained: bool = typer.Option(True, "--untrained/--drop-untrained",
                                    help="Mark the n-gram rows training never moved (one bit a "
                                         "bucket) and regenerate them from fastText's seed "
-                                        "when read, instead of dropping them."),
+                                        "when read, instead of dropping them (stores only: "
+                                        "a .ftz cannot hold the marks)."),
     refit: bool | None = typer.Option(None, "--refit/--no-refit", show_default=False,
                                       help="Least-squares refit of the kept n-gram rows "
                                            "(default: on; off for a store made by `vecsmith "
@@ -112,7 +113,8 @@ def compress(
     try:
         path = run(str(src), target, size=size, max_words=max_words, max_ngrams=max_ngrams,
                    pq_subvectors=pq_subvectors, bits=bits, opq=opq, refit=refit, seed=seed,
-                   max_stages=stages, dense_tier=dense_tier, untrained=untrained)
+                   max_stages=stages, dense_tier=dense_tier,
+                   untrained=untrained and fmt == "store")  # a .ftz cannot mark them
         report = store.open(path).compression
         if fmt == "ftz":
             from vecsmith.fasttext.writer import save_fasttext_ftz

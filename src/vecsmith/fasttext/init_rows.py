@@ -11,7 +11,8 @@ u = ((x₁ − 1) + (x₂ − 1)·r) / r², r = 2³¹ − 2, and the value is fl
 Training only moves the rows of n-grams that some vocabulary word holds: every other bucket
 row keeps its initial value, and an unknown word made of such n-grams gets their mean. A
 compressed store marks those rows and regenerates them here instead of storing them, so its
-unknown words come back as fastText's own (`vecsmith.store.compress`). `.bin` files record
+unknown words come back as fastText's own (`vecsmith.store.compress`; rows of undrawn blocks
+are zero and are not marked). `.bin` files record
 neither `-thread` nor `-seed`; `find_layout` recovers both blocks drawn and checks the seed by
 comparing rows bit for bit.
 """
@@ -75,10 +76,15 @@ def _values(x1: np.ndarray, dim: int) -> np.ndarray:
     return (u * (a + a) + (-a)).astype(np.float32)
 
 
-def init_rows(rows, matrix_rows: int, dim: int, seed: int = 0, blocks: int = 10) -> np.ndarray:
+def init_rows(rows, matrix_rows: int, dim: int, seed: int = 0, blocks: int = 10,
+              chunk: int = 4096) -> np.ndarray:
     """Rows `rows` of a (matrix_rows, dim) input matrix as fastText initialises it with
-    `-seed seed -thread blocks`: float32 (len(rows), dim), bit-exact."""
+    `-seed seed -thread blocks`: float32 (len(rows), dim), bit-exact. Works `chunk` rows at a
+    time (its integer and double temporaries take five times the output)."""
     rows = np.asarray(rows, dtype=np.int64).ravel()
+    if len(rows) > chunk:
+        return np.concatenate([init_rows(rows[s : s + chunk], matrix_rows, dim, seed, blocks)
+                               for s in range(0, len(rows), chunk)])
     out = np.zeros((len(rows), dim), dtype=np.float32)
     size = matrix_rows * dim
     bs = size // 10

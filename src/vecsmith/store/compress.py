@@ -28,7 +28,10 @@ Seven steps, each measured in `benchmarks/RESULTS.md`:
    the tier's words keep no PQ code (search scores them from their int16 rows).
 7. **Untrained rows**: buckets no vocabulary n-gram hashes to keep fastText's seeded initial
    values; one bit a bucket marks them and the reader regenerates them bit for bit
-   (`vecsmith.fasttext.init_rows`), so unknown words made of them match fastText.
+   (`vecsmith.fasttext.init_rows`), so unknown words made of them match fastText. Only the
+   blocks fastText drew are marked (all of them unless it trained with `-thread` < 10): the
+   other untrained rows are zero, and are left out of the mean like dropped rows — the same
+   direction as fastText's vector, not the same length.
 
 `size="25MB"` picks the word and n-gram counts so that the whole file fits; the store records
 what it kept and the quality measured against the source (`CompressedVectors.describe()`,
@@ -429,6 +432,10 @@ def _untrained(src: _Source, used: np.ndarray, budget: int | None
         return None, None
     cand = np.setdiff1d(np.arange(src.bucket, dtype=np.int64), used, assume_unique=True)
     lay = find_layout(src.bucket_rows, cand, src.matrix_words, src.bucket, src.dim)
+    try:  # a layout the reader would refuse (beyond its bounds) is not written
+        lay = lay and InitLayout.from_json(lay.to_json())
+    except ValueError:
+        lay = None
     if lay is None:
         return None, None
     n_bits = min(lay.drawn_buckets, src.bucket)
@@ -595,7 +602,8 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
     else:
         ids, offs = np.zeros(0, np.int64), np.zeros(n_all + 1, np.int64)
     used = np.unique(ids)
-    init, init_bits = _untrained(src, used, budget) if untrained else (None, None)
+    init, init_bits = _untrained(src, used, budget) if untrained and max_ngrams != 0 else (
+        None, None)
     init_bytes = 0 if init_bits is None else len(init_bits)
     plan_budget = budget
     if budget is not None and max_stages and residual_share:
@@ -634,7 +642,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                     "source_buckets": int(src.bucket), "subvectors": m, "bits": bits,
                     "opq": opq, "refit": bool(refit and len(keys)), "word_share": word_share,
                     "dropped_ngram_rule": "left out of the mean",
-                    "untrained_ngrams": 0 if init is None else int(
+                    "untrained_ngrams": 0 if init is None or not ng else int(
                         np.unpackbits(init_bits).sum())}
     fit_words = dropped
     if len(fit_words) > MAX_FIT_WORDS:

@@ -143,7 +143,7 @@ class CompressedVectors(Vectors):
         self._ngrams = None
         self._prune = (len(self._keys), self._keys, self._keys) if has else (
             0, np.zeros(0, np.int32), np.zeros(0, np.int32))
-        # kept buckets map to themselves: get_subwords lists the kept n-grams by bucket id
+        # kept buckets map to themselves (get_subwords lists n-grams by bucket id)
         self.subword_scheme = SubwordScheme(self.minn, self.maxn, self.bucket, 0, *self._prune,
                                             eos_ngrams=self._eos_ngrams)
         self._index_checked = self._search_checked = False
@@ -255,9 +255,12 @@ class CompressedVectors(Vectors):
             raise self._bad(f"metadata 'init_rows' is for {lay.matrix_rows - lay.word_rows} "
                             f"buckets of {lay.dim} dims, the store has {self.bucket} of "
                             f"{self.dim}")
-        want = (min(lay.drawn_buckets, self.bucket) + 7) // 8
+        n_bits = min(lay.drawn_buckets, self.bucket)
+        want = (n_bits + 7) // 8
         if bits.dtype != np.uint8 or bits.shape != (want,):
             raise self._bad(f"'ngram_init' {bits.dtype} {bits.shape} is not uint8 ({want},)")
+        if n_bits % 8 and int(bits[-1]) >> (n_bits % 8):
+            raise self._bad(f"'ngram_init' marks buckets past the {n_bits} drawn ones")
         self._init = lay
 
     def _check_index(self) -> None:
@@ -417,9 +420,22 @@ class CompressedVectors(Vectors):
         bits = self._init_bits
         if self._init is None or not len(bits):
             return np.zeros(len(buckets), bool)
-        inside = (buckets >= 0) & (buckets < min(8 * len(bits), self.bucket))
+        inside = (buckets >= 0) & (buckets < min(8 * len(bits), self.bucket))  # bits past
+        # the drawn buckets are zero (checked at open)
         b = np.where(inside, buckets, 0)
         return inside & ((bits[b >> 3] >> (b & 7).astype(np.uint8)) & 1).astype(bool)
+
+    def _subword_rows(self, hashes: list[int]) -> list[int]:
+        """`get_subwords` lists the n-grams an unknown word's mean counts (kept or
+        regenerated), by bucket id; -1 for dropped ones."""
+        if self._oov_error or not hashes:
+            return [-1] * len(hashes)
+        buckets = np.asarray(hashes, np.int64) % self.bucket
+        counted = self._kept(buckets)[1] | self._untrained(buckets)
+        return np.where(counted, buckets, -1).tolist()
+
+    def _subword_vectors(self, ids: np.ndarray) -> np.ndarray:
+        return self.bucket_rows(ids)
 
     def _kept(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = self._keys

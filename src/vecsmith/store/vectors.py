@@ -390,13 +390,20 @@ class Vectors:
         if not self.has_ngrams or (raw == b"</s>" and not self._eos_ngrams):
             return strings, np.array(ids, dtype=np.int64)
         bracketed = b"<" + raw + b">"
-        scheme = self.subword_scheme
-        for a, b, h in scheme.ngrams(raw):
-            r = scheme.bucket_row(h)
+        grams = self.subword_scheme.ngrams(raw)
+        for (a, b, _), r in zip(grams, self._subword_rows([h for _, _, h in grams])):
             if r >= 0:
                 strings.append(bracketed[a:b].decode("utf-8", DEFAULT_ERRORS))
                 ids.append(int(r))
         return strings, np.array(ids, dtype=np.int64)
+
+    def _subword_rows(self, hashes: list[int]) -> list[int]:
+        """The `ngrams` row of each n-gram hash, -1 where the store keeps none."""
+        return [self.subword_scheme.bucket_row(h) for h in hashes]
+
+    def _subword_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """float32 rows of `get_subwords` ids (after the word's own id)."""
+        return self._ngrams[ids].astype(np.float32)
 
     def get_ngram_vectors(self, words: Sequence[str | bytes], distinct: bool = False
                           ) -> list[tuple[str, np.ndarray]]:
@@ -410,11 +417,11 @@ class Vectors:
         for w in words:
             strings, ids = self.get_subwords(w)
             skip = 1 if self.word_id(w) >= 0 else 0
-            for s, i in zip(strings[skip:], ids[skip:]):
+            for s, row in zip(strings[skip:], self._subword_vectors(ids[skip:])):
                 if distinct and s in seen:
                     continue
                 seen.add(s)
-                out.append((s, self._ngrams[int(i)].astype(np.float32)))
+                out.append((s, row))
         return out
 
     # -- neighbours ----------------------------------------------------------------------
