@@ -298,27 +298,38 @@ def cf_settings(nwords: int, quick: bool) -> list[tuple[int, int, bool]]:
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Error against file size, one panel a measure; errors below float32's noise floor
+    (1e-8, or negative: a mean cosine rounded above 1) are drawn at the floor."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    oov = "cos_oov_trained" if all("cos_oov_trained" in r for r in rows) else "cos_oov"
-    for ax, key, title in ((axes[0], "cos_tokens", "held-out text tokens"),
-                           (axes[1], oov, "OOV words with a trained n-gram")):
+    panels = [("cos_tokens", "held-out text tokens"), ("cos_oov", "all OOV words")]
+    if all("cos_oov_trained" in r for r in rows):
+        panels.append(("cos_oov_trained", "OOV words with a trained n-gram"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    floor = 1e-8
+    for ax, (key, title) in zip(axes, panels, strict=True):
         for tool, style in (("compress-fasttext", "o--"), ("vecsmith", "s-")):
-            pts = sorted((r["bytes"] / 1e6, 1 - r[key]) for r in rows if r["tool"] == tool)
+            pts = sorted((r["bytes"] / 1e6, max(1 - r[key], floor)) for r in rows
+                         if r["tool"] == tool)
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, label=tool)
+        ax.axhline(floor, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([10, 20, 50, 100, 200]))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("file size, MB")
         ax.set_ylabel("1 − mean cosine to the original")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle("300-d fastText (GCIDE + WordNet text): error against size")
+    fig.suptitle("300-d fastText (GCIDE + WordNet text): error against size "
+                 "(dotted: float32 noise floor)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
