@@ -158,6 +158,7 @@ def test_max_words_and_no_ngrams(tmp_path):
     with pytest.raises(KeyError, match="no n-grams"):
         v.get_many(["government", "governmentality"])
     assert not v.get_many(["governmentality"], missing="zero").any()
+    assert v.get_ngram_vectors([m.words[50], "governmentality"]) == []  # none to list
 
 
 def test_safetensors_readers_can_read_a_store(stores):

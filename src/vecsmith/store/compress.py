@@ -642,7 +642,7 @@ def compress(source, out: str | os.PathLike, size: str | int | None = "25MB", *,
                     "source_buckets": int(src.bucket), "subvectors": m, "bits": bits,
                     "opq": opq, "refit": bool(refit and len(keys)), "word_share": word_share,
                     "dropped_ngram_rule": "left out of the mean",
-                    "untrained_ngrams": 0 if init is None or not ng else int(
+                    "untrained_ngrams": 0 if init is None or not len(keys) else int(
                         np.unpackbits(init_bits).sum())}
     fit_words = dropped
     if len(fit_words) > MAX_FIT_WORDS:

@@ -403,6 +403,8 @@ class Vectors:
 
     def _subword_vectors(self, ids: np.ndarray) -> np.ndarray:
         """float32 rows of `get_subwords` ids (after the word's own id)."""
+        if self._ngrams is None or not len(ids):  # (a store without n-grams lists none)
+            return np.zeros((len(ids), self.dim), np.float32)
         return self._ngrams[ids].astype(np.float32)
 
     def get_ngram_vectors(self, words: Sequence[str | bytes], distinct: bool = False
