@@ -11,8 +11,9 @@ compressed store's reader needs) does not import the whole reader.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from vecsmith._lazy import lazy_names
 
 if TYPE_CHECKING:
     from vecsmith.fasttext.format import Args, FastTextFormatError, ModelFile, read_model_file
@@ -24,13 +25,4 @@ __all__ = ["Args", "FastTextFormatError", "FastTextModel", "ModelFile", "load_mo
            "read_model_file"]
 
 
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'vecsmith.fasttext' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vecsmith.fasttext.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_names(__name__, _HOME)

@@ -8,8 +8,9 @@ extra; with it, torch is imported when a name below is first used, not at import
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+
+from vecsmith._lazy import lazy_names
 
 if importlib.util.find_spec("torch") is None:  # say which extra, not ModuleNotFoundError
     from vecsmith._deps import require
@@ -49,14 +50,4 @@ _WHERE = {
 __all__ = sorted(_WHERE, key=lambda n: (not n.isupper(), n[0].islower(), n))
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vecsmith.rnn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vecsmith.rnn.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)
